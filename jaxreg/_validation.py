@@ -1,0 +1,101 @@
+"""Input validation shared by every entry point. Runs once, outside jitted code.
+
+Values that are JAX tracers (``jr.solve`` called under ``jit``/``vmap``/``grad``) are checked for
+shape only; their values are the caller's responsibility.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+
+def concrete(x: Any) -> np.ndarray | None:
+    """``x`` as a NumPy array, or ``None`` when it is a tracer."""
+    if isinstance(x, jax.core.Tracer):
+        return None
+    return np.asarray(x)
+
+
+def float_dtype(x: Any) -> Any:
+    """The floating dtype results are computed in: the input's, or JAX's default float."""
+    dt = np.dtype(getattr(x, "dtype", np.float64))
+    if dt in (np.float32, np.float64) or dt == jnp.bfloat16 or dt == np.float16:
+        dt = np.dtype(np.float32) if dt.itemsize < 4 else dt
+    else:
+        dt = np.dtype(np.float64)
+    return jnp.zeros((), dt).dtype  # float64 becomes float32 when x64 is disabled
+
+
+def _check_finite(name: str, a: Any) -> None:
+    c = concrete(a)
+    if c is not None and c.dtype.kind in "fc" and not np.all(np.isfinite(c)):
+        bad = int(np.size(c) - np.count_nonzero(np.isfinite(c)))
+        raise ValueError(f"{name} contains {bad} NaN or infinite value(s)")
+
+
+def _as_numeric(name: str, a: Any) -> Any:
+    if isinstance(a, jax.Array):
+        return a
+    try:
+        arr = np.asarray(a)
+    except Exception as exc:  # ragged lists and the like
+        raise ValueError(f"{name} could not be converted to a numeric array: {exc}") from None
+    if arr.dtype.kind not in "biuf":
+        try:
+            arr = arr.astype(np.float64)
+        except (TypeError, ValueError):
+            raise ValueError(f"{name} must be numeric, got dtype {arr.dtype}") from None
+    return arr
+
+
+def check_X(X: Any) -> jax.Array:
+    """``X`` as a 2-D finite floating array of shape ``(n_samples, n_features)``."""
+    X = _as_numeric("X", X)
+    if np.ndim(X) != 2:
+        raise ValueError(f"X must be 2-D (n_samples, n_features), got shape {np.shape(X)}")
+    n, p = np.shape(X)
+    if n == 0:
+        raise ValueError("X has 0 samples")
+    if p == 0:
+        raise ValueError("X has 0 features")
+    _check_finite("X", X)
+    return jnp.asarray(X, float_dtype(X))
+
+
+def check_y(y: Any, n_samples: int, dtype: Any, name: str = "y") -> jax.Array:
+    """``y`` as a finite 1-D array of length ``n_samples``."""
+    y = _as_numeric(name, y)
+    if np.ndim(y) == 2 and np.shape(y)[1] == 1:
+        y = y[:, 0]
+    if np.ndim(y) != 1:
+        raise ValueError(f"{name} must be 1-D (n_samples,), got shape {np.shape(y)}")
+    if np.shape(y)[0] != n_samples:
+        raise ValueError(f"{name} has {np.shape(y)[0]} samples but X has {n_samples}")
+    _check_finite(name, y)
+    return jnp.asarray(y, dtype)
+
+
+def check_sample_weight(sample_weight: Any, n_samples: int, dtype: Any) -> jax.Array:
+    """Non-negative finite sample weights, not all zero, normalized to sum to one."""
+    if sample_weight is None:
+        return jnp.full((n_samples,), 1.0 / n_samples, dtype)
+    sw = check_y(sample_weight, n_samples, dtype, name="sample_weight")
+    c = concrete(sw)
+    if c is not None:
+        if np.any(c < 0):
+            raise ValueError("sample_weight must be non-negative")
+        if not np.any(c > 0):
+            raise ValueError("sample_weight is all zero")
+    return sw / jnp.sum(sw)
+
+
+def check_tol_max_iter(tol: Any, max_iter: Any) -> None:
+    t = concrete(tol)
+    if t is not None and (np.ndim(t) != 0 or not np.isfinite(t) or t < 0):
+        raise ValueError(f"tol must be a non-negative finite scalar, got {tol!r}")
+    if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 1:
+        raise ValueError(f"max_iter must be a positive integer, got {max_iter!r}")

@@ -1,0 +1,464 @@
+"""Penalties: L1, L2, elastic net and group lasso as frozen pytree dataclasses.
+
+Every penalty ``g`` follows scikit-learn's scaling (see ``DESIGN.md``)::
+
+    L1(alpha)                g(w) = alpha * sum_j weights_j * |w_j|
+    L2(alpha)                g(w) = alpha / 2 * sum_j weights_j * w_j**2
+    ElasticNet(alpha, rho)   g(w) = alpha * sum_j weights_j * (rho * |w_j| + (1 - rho) / 2 * w_j**2)
+    GroupLasso(alpha, groups) g(w) = alpha * sum_g weights_g * sqrt(|g|) * ||w_g||_2
+
+``weights`` are per-feature (per-group for :class:`GroupLasso`) penalty factors, glmnet's
+``penalty.factor``: a weight of 0 leaves that feature unpenalized.  ``alpha``, ``l1_ratio`` and
+``weights`` are pytree *leaves*: they can be traced, vmapped and differentiated, and a new value never
+recompiles.  Structural options (``positive``, ``groups``) are static.
+
+A coefficient array ``w`` has shape ``(n_features,)`` or ``(n_features, n_outputs)``; feature weights
+and groups index its first axis, so for a multinomial model an :class:`L1` penalty acts entry-wise and a
+:class:`GroupLasso` with one group per feature is glmnet's grouped multinomial lasso.
+
+Besides ``value`` and ``prox``, each penalty exposes what path and gap computations need:
+``critical_alpha(v)`` (the smallest ``alpha`` for which ``w = 0`` is optimal when the loss gradient at
+``w = 0`` is ``-v``) and ``dual(v)`` (a scaling ``c`` in ``(0, 1]`` that makes ``c * v`` dual feasible,
+and the convex conjugate ``g*(c * v)``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.typing import ArrayLike
+
+__all__ = ["Penalty", "L1", "L2", "ElasticNet", "GroupLasso"]
+
+Array = jax.Array
+
+
+def _static(default: Any) -> Any:
+    return dataclasses.field(default=default, metadata={"static": True})
+
+
+def _pytree_dataclass(cls: type) -> type:
+    cls = dataclasses.dataclass(frozen=True)(cls)
+    fields = dataclasses.fields(cls)
+    data = [f.name for f in fields if not f.metadata.get("static", False)]
+    meta = [f.name for f in fields if f.metadata.get("static", False)]
+    return jax.tree_util.register_dataclass(cls, data_fields=data, meta_fields=meta)
+
+
+def _rows(a: Array, w: Array) -> Array:
+    """Broadcast a per-feature array ``a`` of shape ``(n_features,)`` against ``w``'s first axis."""
+    return jnp.reshape(a, a.shape + (1,) * (w.ndim - a.ndim))
+
+
+def _soft_threshold(x: Array, thresh: Array, positive: bool) -> Array:
+    if positive:
+        return jnp.maximum(x - thresh, 0.0)
+    return jnp.sign(x) * jnp.maximum(jnp.abs(x) - thresh, 0.0)
+
+
+def _safe_divide(num: Array, den: Array) -> Array:
+    """``num / den`` where ``den > 0``, else 0; finite derivatives everywhere."""
+    ok = den > 0
+    return jnp.where(ok, num / jnp.where(ok, den, 1.0), 0.0)
+
+
+class Penalty:
+    """Base class of penalties. Subclasses are frozen pytree dataclasses.
+
+    Leaves whose shape has more leading axes than the unbatched leaf carry a batch of penalties
+    (``L1(alpha=jnp.array([1.0, 0.1]))``); :func:`jaxreg.solve` fits all of them in one call.
+    """
+
+    #: number of trailing axes of each leaf in one (unbatched) penalty
+    _leaf_ndim: dict[str, int] = {}
+
+    def value(self, w: ArrayLike) -> Array:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def prox(self, w: ArrayLike, step: ArrayLike) -> Array:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def critical_alpha(self, v: ArrayLike) -> Array:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def dual(self, v: ArrayLike) -> tuple[Array, Array]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def unpenalized(self, w: ArrayLike) -> Array:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    # -- batching helpers -------------------------------------------------------------------
+
+    def _leaves(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self._leaf_ndim}
+
+    @property
+    def batch_shape(self) -> tuple[int, ...]:
+        """Shape of the batch of penalties this object holds (``()`` for a single penalty)."""
+        shapes = []
+        for name, nd in self._leaf_ndim.items():
+            leaf = getattr(self, name)
+            if leaf is not None:
+                shape = jnp.shape(leaf)
+                shapes.append(shape[: len(shape) - nd])
+        return tuple(np.broadcast_shapes(*shapes)) if shapes else ()
+
+    def broadcast(self, batch_shape: tuple[int, ...], n_features: int, dtype: Any) -> Penalty:
+        """Return a copy whose leaves all have the leading ``batch_shape`` and the given dtype."""
+        new = {}
+        for name, nd in self._leaf_ndim.items():
+            leaf = getattr(self, name)
+            if leaf is None:
+                leaf = jnp.ones(self._default_weight_size(n_features), dtype)
+            leaf = jnp.asarray(leaf, dtype)
+            base = leaf.shape[leaf.ndim - nd :]
+            new[name] = jnp.broadcast_to(leaf, tuple(batch_shape) + base)
+        return dataclasses.replace(self, **new)
+
+    def _default_weight_size(self, n_features: int) -> int:
+        return n_features
+
+
+# -- the elastic-net family: per-coordinate l1 and l2 strengths ------------------------------
+
+
+def _enet_value(w: Array, l1: Array, l2: Array) -> Array:
+    l1, l2 = _rows(l1, w), _rows(l2, w)
+    return jnp.sum(l1 * jnp.abs(w)) + 0.5 * jnp.sum(l2 * w**2)
+
+
+def _enet_prox(w: Array, step: Array, l1: Array, l2: Array, positive: bool) -> Array:
+    l1, l2 = _rows(l1, w), _rows(l2, w)
+    return _soft_threshold(w, step * l1, positive) / (1.0 + step * l2)
+
+
+def _enet_dual(v: Array, l1: Array, l2: Array, positive: bool) -> tuple[Array, Array]:
+    """Scale ``c`` making ``c v`` feasible for the conjugate, and ``g*(c v)``.
+
+    ``g_j(w) = l1_j |w| + l2_j / 2 w**2`` (+ the indicator of ``w >= 0`` when positive) has conjugate
+    ``(|v| - l1_j)_+**2 / (2 l2_j)`` when ``l2_j > 0`` and the indicator of ``|v| <= l1_j`` when
+    ``l2_j == 0`` (``|v|`` becomes ``v`` when positive).  Unpenalized coordinates (``l1 = l2 = 0``)
+    are left out: their dual constraint ``v_j = 0`` holds at the optimum, see ``solvers``.
+    """
+    l1, l2 = _rows(l1, v), _rows(l2, v)
+    a = v if positive else jnp.abs(v)
+    l1_only = (l2 == 0) & (l1 > 0)
+    ratio = jnp.where(l1_only, _safe_divide(a, jnp.where(l1_only, l1, 1.0)), 0.0)
+    c = 1.0 / jnp.maximum(jnp.max(ratio, initial=0.0), 1.0)
+    conj = _safe_divide(jnp.maximum(c * a - l1, 0.0) ** 2, 2.0 * l2)
+    return c, jnp.sum(conj)
+
+
+def _enet_critical_alpha(v: Array, weights: Array, l1_ratio: Array, positive: bool) -> Array:
+    a = v if positive else jnp.abs(v)
+    if a.ndim > 1:
+        a = jnp.max(a, axis=tuple(range(1, a.ndim)))
+    top = jnp.max(_safe_divide(a, weights), initial=0.0)
+    top = jnp.maximum(top, 0.0)
+    return jnp.where(l1_ratio > 0, _safe_divide(top, l1_ratio), jnp.inf)
+
+
+class _ElasticNetFamily(Penalty):
+    _leaf_ndim = {"alpha": 0, "weights": 1}
+
+    def _strengths(self, n_features: int, dtype: Any) -> tuple[Array, Array]:
+        raise NotImplementedError
+
+    def _l1_ratio(self, dtype: Any) -> Array:
+        raise NotImplementedError
+
+    def _weights(self, n: int, dtype: Any) -> Array:
+        return jnp.ones(n, dtype) if self.weights is None else jnp.asarray(self.weights, dtype)
+
+    def value(self, w: ArrayLike) -> Array:
+        w = jnp.asarray(w)
+        l1, l2 = self._strengths(w.shape[0], w.dtype)
+        return _enet_value(w, l1, l2)
+
+    def prox(self, w: ArrayLike, step: ArrayLike) -> Array:
+        """``argmin_z 0.5 * ||z - w||**2 + step * g(z)`` in closed form (exact zeros)."""
+        w = jnp.asarray(w)
+        l1, l2 = self._strengths(w.shape[0], w.dtype)
+        return _enet_prox(w, jnp.asarray(step, w.dtype), l1, l2, self.positive)
+
+    def dual(self, v: ArrayLike) -> tuple[Array, Array]:
+        v = jnp.asarray(v)
+        l1, l2 = self._strengths(v.shape[0], v.dtype)
+        return _enet_dual(v, l1, l2, self.positive)
+
+    def critical_alpha(self, v: ArrayLike) -> Array:
+        """Smallest ``alpha`` for which ``w = 0`` is optimal, given ``v = -grad`` of the loss at 0."""
+        v = jnp.asarray(v)
+        wt = self._weights(v.shape[0], v.dtype)
+        return _enet_critical_alpha(v, wt, self._l1_ratio(v.dtype), self.positive)
+
+    def unpenalized(self, w: ArrayLike) -> Array:
+        """Boolean mask (shape of ``w``) of coordinates the penalty leaves free."""
+        w = jnp.asarray(w)
+        l1, l2 = self._strengths(w.shape[0], w.dtype)
+        return jnp.broadcast_to(_rows((l1 == 0) & (l2 == 0), w), w.shape)
+
+
+@_pytree_dataclass
+class ElasticNet(_ElasticNetFamily):
+    r"""Elastic-net penalty, scikit-learn's scaling.
+
+    .. math:: g(w) = \alpha \sum_j \omega_j \big(\rho |w_j| + \tfrac{1-\rho}{2} w_j^2\big)
+
+    with ``rho = l1_ratio`` in ``[0, 1]`` and ``omega = weights`` (default all ones).
+
+    Args:
+      alpha: non-negative strength (scalar, or a leading batch axis).
+      l1_ratio: mixing ``rho``; 1 is the lasso, 0 is ridge.
+      weights: per-feature penalty factors ``(n_features,)``, non-negative; 0 = unpenalized.
+      positive: constrain coefficients to be non-negative.
+
+    Example:
+      >>> import jax.numpy as jnp, jaxreg as jr
+      >>> jr.ElasticNet(alpha=1.0, l1_ratio=0.5).prox(jnp.array([3.0, -0.2]), 1.0).round(4).tolist()
+      [1.6667, 0.0]
+    """
+
+    alpha: ArrayLike = 1.0
+    l1_ratio: ArrayLike = 0.5
+    weights: ArrayLike | None = None
+    positive: bool = _static(False)
+
+    _leaf_ndim = {"alpha": 0, "l1_ratio": 0, "weights": 1}
+
+    def _l1_ratio(self, dtype: Any) -> Array:
+        return jnp.asarray(self.l1_ratio, dtype)
+
+    def _strengths(self, n_features: int, dtype: Any) -> tuple[Array, Array]:
+        a = jnp.asarray(self.alpha, dtype) * self._weights(n_features, dtype)
+        rho = self._l1_ratio(dtype)
+        return a * rho, a * (1.0 - rho)
+
+
+@_pytree_dataclass
+class L1(_ElasticNetFamily):
+    r"""Lasso penalty :math:`g(w) = \alpha \sum_j \omega_j |w_j|` (``omega = weights``).
+
+    Args:
+      alpha: non-negative strength (scalar, or a leading batch axis).
+      weights: per-feature penalty factors ``(n_features,)``, non-negative; 0 = unpenalized.
+      positive: constrain coefficients to be non-negative.
+
+    Example:
+      >>> import jax.numpy as jnp, jaxreg as jr
+      >>> jr.L1(alpha=0.5).prox(jnp.array([2.0, -0.3, -1.0]), 1.0).tolist()
+      [1.5, 0.0, -0.5]
+    """
+
+    alpha: ArrayLike = 1.0
+    weights: ArrayLike | None = None
+    positive: bool = _static(False)
+
+    def _l1_ratio(self, dtype: Any) -> Array:
+        return jnp.ones((), dtype)
+
+    def _strengths(self, n_features: int, dtype: Any) -> tuple[Array, Array]:
+        a = jnp.asarray(self.alpha, dtype) * self._weights(n_features, dtype)
+        return a, jnp.zeros_like(a)
+
+
+@_pytree_dataclass
+class L2(_ElasticNetFamily):
+    r"""Ridge penalty :math:`g(w) = \tfrac{\alpha}{2} \sum_j \omega_j w_j^2` (``omega = weights``).
+
+    Never produces exact zeros; :meth:`critical_alpha` is ``inf``.
+
+    Example:
+      >>> import jax.numpy as jnp, jaxreg as jr
+      >>> jr.L2(alpha=1.0).prox(jnp.array([2.0, -1.0]), 1.0).tolist()
+      [1.0, -0.5]
+    """
+
+    alpha: ArrayLike = 1.0
+    weights: ArrayLike | None = None
+    positive = False
+
+    def _l1_ratio(self, dtype: Any) -> Array:
+        return jnp.zeros((), dtype)
+
+    def _strengths(self, n_features: int, dtype: Any) -> tuple[Array, Array]:
+        a = jnp.asarray(self.alpha, dtype) * self._weights(n_features, dtype)
+        return jnp.zeros_like(a), a
+
+
+def _normalize_groups(groups: Any) -> tuple[int, ...]:
+    """Group label of every feature, relabelled 0..n_groups-1 in order of first appearance."""
+    if isinstance(groups, (int, np.integer)):
+        raise TypeError("pass groups as a sequence; use GroupLasso.contiguous(n_features, size)")
+    items = list(groups)
+    if items and isinstance(items[0], (Sequence, np.ndarray)) and not isinstance(items[0], str):
+        n = sum(len(g) for g in items)
+        labels = [-1] * n
+        for k, g in enumerate(items):
+            for j in g:
+                j = int(j)
+                if not 0 <= j < n or labels[j] != -1:
+                    raise ValueError("groups given as index lists must partition 0..n_features-1")
+                labels[j] = k
+        items = labels
+    relabel: dict[int, int] = {}
+    out = []
+    for g in items:
+        g = int(g)
+        out.append(relabel.setdefault(g, len(relabel)))
+    if not out:
+        raise ValueError("groups must not be empty")
+    return tuple(out)
+
+
+@_pytree_dataclass
+class GroupLasso(Penalty):
+    r"""Group lasso :math:`g(w) = \alpha \sum_g \omega_g \sqrt{|g|}\, \|w_g\|_2`.
+
+    ``|g|`` is the number of features in group ``g``: the ``sqrt(|g|)`` factor (Yuan & Lin, 2006)
+    makes groups of different sizes comparable.  For a 2-D ``w`` of shape
+    ``(n_features, n_outputs)`` a group holds all outputs of its features (glmnet's grouped
+    multinomial lasso when every feature is its own group).
+
+    Args:
+      alpha: non-negative strength (scalar, or a leading batch axis).
+      groups: the group label of each feature (length ``n_features``), or a list of index lists
+        that partitions the features. Static.
+      weights: per-group penalty factors ``(n_groups,)``; 0 = unpenalized group.
+
+    Example:
+      >>> import jax.numpy as jnp, jaxreg as jr
+      >>> gl = jr.GroupLasso(alpha=1.0, groups=(0, 0, 1))
+      >>> gl.prox(jnp.array([3.0, 4.0, 0.5]), 1.0).round(4).tolist()
+      [2.1515, 2.8686, 0.0]
+    """
+
+    alpha: ArrayLike = 1.0
+    groups: tuple[int, ...] = _static(())
+    weights: ArrayLike | None = None
+
+    _leaf_ndim = {"alpha": 0, "weights": 1}
+    positive = False
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.groups, tuple) or not all(type(g) is int for g in self.groups):
+            object.__setattr__(self, "groups", _normalize_groups(self.groups))
+
+    @classmethod
+    def contiguous(cls, n_features: int, size: int, alpha: ArrayLike = 1.0, **kw: Any) -> GroupLasso:
+        """Groups of ``size`` consecutive features (the last one may be smaller)."""
+        return cls(alpha=alpha, groups=tuple(j // size for j in range(n_features)), **kw)
+
+    @property
+    def n_groups(self) -> int:
+        return max(self.groups) + 1
+
+    def _default_weight_size(self, n_features: int) -> int:
+        return self.n_groups
+
+    def _ids(self) -> np.ndarray:
+        return np.asarray(self.groups, dtype=np.int32)
+
+    def _group_strength(self, dtype: Any) -> Array:
+        sizes = np.bincount(self._ids(), minlength=self.n_groups).astype(np.float64)
+        wt = jnp.ones(self.n_groups, dtype) if self.weights is None else jnp.asarray(self.weights, dtype)
+        return jnp.asarray(self.alpha, dtype) * wt * jnp.asarray(np.sqrt(sizes), dtype)
+
+    def _check_shape(self, w: Array) -> None:
+        if w.shape[0] != len(self.groups):
+            raise ValueError(
+                f"GroupLasso has groups for {len(self.groups)} features, got w with {w.shape[0]}"
+            )
+
+    def _group_sq_norms(self, w: Array) -> Array:
+        sq = w**2 if w.ndim == 1 else jnp.sum(w**2, axis=tuple(range(1, w.ndim)))
+        return jax.ops.segment_sum(sq, jnp.asarray(self._ids()), num_segments=self.n_groups)
+
+    def value(self, w: ArrayLike) -> Array:
+        w = jnp.asarray(w)
+        self._check_shape(w)
+        norms = _safe_sqrt(self._group_sq_norms(w))
+        return jnp.sum(self._group_strength(w.dtype) * norms)
+
+    def prox(self, w: ArrayLike, step: ArrayLike) -> Array:
+        """Block soft-thresholding ``w_g * max(0, 1 - step * lam_g / ||w_g||)``; exact zero blocks."""
+        w = jnp.asarray(w)
+        self._check_shape(w)
+        norms = _safe_sqrt(self._group_sq_norms(w))
+        thresh = jnp.asarray(step, w.dtype) * self._group_strength(w.dtype)
+        shrink = jnp.maximum(1.0 - _safe_divide(thresh, norms), 0.0)
+        shrink = jnp.where(norms > thresh, shrink, 0.0)
+        return w * _rows(shrink[jnp.asarray(self._ids())], w)
+
+    def dual(self, v: ArrayLike) -> tuple[Array, Array]:
+        v = jnp.asarray(v)
+        lam = self._group_strength(v.dtype)
+        norms = _safe_sqrt(self._group_sq_norms(v))
+        ratio = jnp.where(lam > 0, _safe_divide(norms, lam), 0.0)
+        c = 1.0 / jnp.maximum(jnp.max(ratio, initial=0.0), 1.0)
+        return c, jnp.zeros((), v.dtype)
+
+    def critical_alpha(self, v: ArrayLike) -> Array:
+        v = jnp.asarray(v)
+        unit = dataclasses.replace(self, alpha=jnp.ones((), v.dtype))
+        lam = unit._group_strength(v.dtype)
+        norms = _safe_sqrt(self._group_sq_norms(v))
+        return jnp.max(_safe_divide(norms, lam), initial=0.0)
+
+    def unpenalized(self, w: ArrayLike) -> Array:
+        w = jnp.asarray(w)
+        free = self._group_strength(w.dtype) == 0
+        return jnp.broadcast_to(_rows(free[jnp.asarray(self._ids())], w), w.shape)
+
+
+@jax.custom_jvp
+def _safe_sqrt(x: Array) -> Array:
+    """``sqrt`` with derivative 0 at 0 instead of ``inf`` (keeps gradients finite at zero blocks)."""
+    return jnp.sqrt(x)
+
+
+@_safe_sqrt.defjvp
+def _safe_sqrt_jvp(primals: tuple[Array], tangents: tuple[Array]) -> tuple[Array, Array]:
+    (x,), (dx,) = primals, tangents
+    y = jnp.sqrt(x)
+    return y, _safe_divide(dx, 2.0 * y)
+
+
+def check_penalty(penalty: Penalty, n_features: int) -> None:
+    """Raise ``ValueError`` for invalid concrete hyper-parameters (tracers are skipped)."""
+    if not isinstance(penalty, Penalty):
+        raise TypeError(f"penalty must be a jaxreg penalty (L1, L2, ElasticNet, GroupLasso), got {penalty!r}")
+
+    def concrete(x: Any) -> np.ndarray | None:
+        if x is None or isinstance(x, jax.core.Tracer):
+            return None
+        return np.asarray(x, dtype=float)
+
+    name = type(penalty).__name__
+    alpha = concrete(penalty.alpha)
+    if alpha is not None:
+        if not np.all(np.isfinite(alpha)):
+            raise ValueError(f"{name}: alpha must be finite, got {alpha}")
+        if np.any(alpha < 0):
+            raise ValueError(f"{name}: alpha must be non-negative, got {alpha}")
+    if isinstance(penalty, ElasticNet):
+        rho = concrete(penalty.l1_ratio)
+        if rho is not None and (not np.all(np.isfinite(rho)) or np.any((rho < 0) | (rho > 1))):
+            raise ValueError(f"{name}: l1_ratio must lie in [0, 1], got {rho}")
+    if isinstance(penalty, GroupLasso) and len(penalty.groups) != n_features:
+        raise ValueError(f"GroupLasso: groups has {len(penalty.groups)} entries, X has {n_features} features")
+    wt = concrete(penalty.weights)
+    if wt is not None:
+        size = penalty._default_weight_size(n_features)
+        what = "n_groups" if isinstance(penalty, GroupLasso) else "n_features"
+        if wt.shape[-1:] != (size,):
+            raise ValueError(f"{name}: weights must have shape ({what},) = ({size},), got {wt.shape}")
+        if not np.all(np.isfinite(wt)):
+            raise ValueError(f"{name}: weights must be finite")
+        if np.any(wt < 0):
+            raise ValueError(f"{name}: weights (penalty factors) must be non-negative")
