@@ -2,6 +2,8 @@
 
 from .losses import HuberLoss, LogisticLoss, Loss, MultinomialLoss, PoissonLoss, SquaredLoss
 from .penalties import L1, L2, ElasticNet, GroupLasso, Penalty
+from .cv import CVResult, cross_validate
+from .path import PathResult, alpha_grid, alpha_max, path
 from .solvers import Result, Status, solve
 
 __version__ = "0.1.0"
@@ -21,4 +23,10 @@ __all__ = [
     "solve",
     "Result",
     "Status",
+    "alpha_max",
+    "alpha_grid",
+    "path",
+    "PathResult",
+    "cross_validate",
+    "CVResult",
 ]

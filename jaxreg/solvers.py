@@ -320,6 +320,39 @@ def tol_scale(loss: Loss, y: Array, s: Array, b0: Array) -> Array:
     return jnp.maximum(2.0 * null, floor)
 
 
+class Setup(NamedTuple):
+    """Per weight column quantities a solve needs once: shapes ``(S, K)``, ``(S,)``, ``(S,)``."""
+
+    b_null: Array  # intercept of the intercept-only model
+    tol_scale: Array  # 2 * mean_s f(y, b_null): the unit of ``tol``
+    lam: Array  # largest eigenvalue of the weighted Gram matrix of the design
+
+
+def setup(X: Array, y: Array, s: Array, loss: Loss, mode: str) -> Setup:
+    """Compute :class:`Setup` for sample weights ``s`` of shape ``(n_samples, S)``."""
+    b_null = _initial_intercept(loss, y, s, mode, loss.n_outputs)
+    return Setup(b_null, tol_scale(loss, y, s, b_null), lipschitz(X, s, mode))
+
+
+def run(
+    X: Array,
+    y: Array,
+    s: Array,
+    loss: Loss,
+    penalty: Penalty,
+    W0: Array,
+    b0: Array,
+    su: Setup,
+    tol: Array,
+    cfg: _Config,
+) -> _State:
+    """Solve the ``B`` lanes: ``s (n, B)``, ``W0 (p, B, K)``, ``b0 (B, K)``, ``su`` fields per lane."""
+    Z0 = matmul(X, W0) + b0[None]
+    curv = jnp.max(jnp.where(s > 0, loss._curvature(y, Z0), 0.0), axis=0)
+    L0 = jnp.maximum(1.05 * su.lam * curv, jnp.finfo(X.dtype).tiny)
+    return fista(X, y, s, loss, penalty, W0, b0, L0, tol * su.tol_scale, cfg)
+
+
 @functools.partial(jax.jit, static_argnames=("cfg", "B"))
 def _solve_batched(
     X: Array,
@@ -333,23 +366,16 @@ def _solve_batched(
     cfg: _Config,
     B: int,
 ) -> _State:
-    """Jitted core: ``s (n, S)`` with ``S`` in ``{1, B}``; ``penalty`` leaves broadcast to ``(B,)``."""
+    """Jitted core of :func:`solve`: ``s (n, 1)`` shared by the ``B`` lanes of ``penalty``."""
     n, p = X.shape
     K = loss.n_outputs
-    S = s.shape[1]
-    bnull = _initial_intercept(loss, y, s, cfg.intercept, K)  # (S, K)
-    tol_abs = jnp.broadcast_to(tol * tol_scale(loss, y, s, bnull), (B,))
-    lam = lipschitz(X, s, cfg.intercept)  # (S,)
+    su = setup(X, y, s, loss, cfg.intercept)
+    su = jax.tree_util.tree_map(lambda a: jnp.broadcast_to(a, (B,) + a.shape[1:]), su)
     if W0 is None:
         W0 = jnp.zeros((p, B, K), X.dtype)
     if b0 is None:
-        b0 = jnp.broadcast_to(bnull, (B, K)) if S == 1 else bnull
-    Z0 = matmul(X, W0) + b0[None]
-    curv = jnp.max(jnp.where(s > 0, loss._curvature(y, Z0), 0.0), axis=0)
-    L0 = 1.05 * jnp.broadcast_to(lam, (B,)) * curv
-    L0 = jnp.maximum(L0, jnp.finfo(X.dtype).tiny)
-    sB = jnp.broadcast_to(s, (n, B))
-    return fista(X, y, sB, loss, penalty, W0, b0, L0, tol_abs, cfg)
+        b0 = su.b_null
+    return run(X, y, jnp.broadcast_to(s, (n, B)), loss, penalty, W0, b0, su, tol, cfg)
 
 
 def solve(

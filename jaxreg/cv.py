@@ -1,0 +1,309 @@
+"""Cross-validation over folds x alphas x l1_ratios in one compiled program.
+
+Folds are sample-weight masks: fold ``k`` trains on the samples outside it by giving its own samples
+weight 0, so ``X`` is never copied per fold.  The paths of every fold, every l1_ratio and of the
+full data set (used for the final coefficients, as glmnet does) are independent, so they run as
+lanes of the same batched solve and are sharded over the available devices.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.typing import ArrayLike
+
+from . import _validation as V
+from . import path as _path
+from . import solvers as S
+from .losses import LogisticLoss, Loss, MultinomialLoss, PoissonLoss, SquaredLoss
+from .penalties import L1, Penalty, check_penalty
+
+__all__ = ["cross_validate", "CVResult", "fold_masks", "SCORINGS"]
+
+Array = jax.Array
+
+#: scorings per loss; the first is the default. ``auc`` is maximized, the others minimized.
+SCORINGS: dict[type, tuple[str, ...]] = {
+    SquaredLoss: ("mse", "mae"),
+    LogisticLoss: ("deviance", "misclassification", "auc", "mse"),
+    PoissonLoss: ("deviance", "mse", "mae"),
+    MultinomialLoss: ("deviance", "misclassification"),
+}
+_DEFAULT_SCORINGS = ("mse", "mae", "deviance")
+_MAXIMIZED = ("auc",)
+
+
+class CVResult(NamedTuple):
+    """Cross-validation results.
+
+    Attributes:
+      alphas: ``(n_alphas,)`` or ``(n_l1_ratios, n_alphas)``.
+      l1_ratios: ``(n_l1_ratios,)`` or ``None``.
+      scoring: name of the score used to choose alpha.
+      scores: ``(n_folds,) + alphas.shape`` held-out score of every fold and alpha.
+      mean, stderr: ``alphas.shape``; ``stderr = std(scores, ddof=1) / sqrt(n_folds)``.
+      alpha_min: the alpha of the best mean score; ``l1_ratio``: its l1_ratio (or ``None``).
+      alpha_1se: the largest alpha (same l1_ratio) whose mean is within one stderr of the best.
+      index_min, index_1se: their positions in ``alphas`` (a tuple with an l1_ratio axis).
+      coef, intercept: the full-data solution at ``alpha_min``; ``coef_1se``, ``intercept_1se`` at
+        ``alpha_1se``.
+      path: the full-data :class:`~jaxreg.PathResult` on the same grid.
+      fold_converged: ``(n_folds,) + alphas.shape``, whether each fold's fit converged.
+    """
+
+    alphas: Array
+    l1_ratios: Array | None
+    scoring: str
+    scores: Array
+    mean: Array
+    stderr: Array
+    alpha_min: float
+    alpha_1se: float
+    l1_ratio: float | None
+    index_min: Any
+    index_1se: Any
+    coef: Array
+    intercept: Array
+    coef_1se: Array
+    intercept_1se: Array
+    path: _path.PathResult
+    fold_converged: Array
+
+
+def fold_masks(cv: Any, n_samples: int, X: Any = None, y: Any = None, shuffle: bool = False,
+               random_state: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Train and test masks ``(n_folds, n_samples)`` (booleans) from ``cv``.
+
+    ``cv`` is an int ``K`` (K-fold: consecutive folds, the first ``n % K`` one sample larger, as
+    scikit-learn's ``KFold``; ``shuffle`` permutes the samples first with ``random_state``), an array
+    of fold ids of length ``n_samples`` (glmnet's ``foldid``), or an object with a scikit-learn
+    ``split(X, y)`` method.
+
+    Example:
+      >>> from jaxreg.cv import fold_masks
+      >>> train, test = fold_masks(3, 7)
+      >>> test.astype(int).tolist()
+      [[1, 1, 1, 0, 0, 0, 0], [0, 0, 0, 1, 1, 0, 0], [0, 0, 0, 0, 0, 1, 1]]
+    """
+    if hasattr(cv, "split"):
+        test = []
+        train = []
+        for tr, te in cv.split(np.zeros((n_samples, 1)) if X is None else X, y):
+            m_tr = np.zeros(n_samples, bool)
+            m_te = np.zeros(n_samples, bool)
+            m_tr[np.asarray(tr)] = True
+            m_te[np.asarray(te)] = True
+            train.append(m_tr)
+            test.append(m_te)
+        if len(test) < 2:
+            raise ValueError("cv splitter produced fewer than 2 splits")
+        return np.array(train), np.array(test)
+    if isinstance(cv, (int, np.integer)) and not isinstance(cv, bool):
+        k = int(cv)
+        if not 2 <= k <= n_samples:
+            raise ValueError(f"cv={k} folds needs 2 <= cv <= n_samples={n_samples}")
+        order = np.arange(n_samples)
+        if shuffle:
+            order = np.random.default_rng(random_state).permutation(n_samples)
+        sizes = np.full(k, n_samples // k)
+        sizes[: n_samples % k] += 1
+        ids = np.empty(n_samples, int)
+        ids[order] = np.repeat(np.arange(k), sizes)
+    else:
+        ids = np.asarray(cv)
+        if ids.shape != (n_samples,):
+            raise ValueError(f"cv as fold ids must have shape (n_samples,) = ({n_samples},), got {ids.shape}")
+    folds = np.unique(ids)
+    if folds.size < 2:
+        raise ValueError("cv fold ids define fewer than 2 folds")
+    test = ids[None, :] == folds[:, None]
+    return ~test, test
+
+
+def _auc(z: Array, y: Array, w: Array) -> Array:
+    """Weighted area under the ROC curve of scores ``z`` for labels ``y``; ties count one half."""
+    order = jnp.argsort(z)
+    zs, ys, ws = z[order], y[order], w[order]
+    neg = jnp.concatenate([jnp.zeros(1, w.dtype), jnp.cumsum(ws * (1 - ys))])
+    lo = neg[jnp.searchsorted(zs, zs, side="left")]
+    hi = neg[jnp.searchsorted(zs, zs, side="right")]
+    pos_w = ws * ys
+    total = jnp.sum(pos_w) * neg[-1]
+    return jnp.sum(pos_w * 0.5 * (lo + hi)) / total
+
+
+def _score(name: str, loss: Loss, y: Array, Z: Array, t: Array) -> Array:
+    """Held-out score per lane: ``Z (n, B, K)``, test weights ``t (n, B)`` summing to one."""
+    if name == "deviance":
+        return 2.0 * jnp.sum(t * loss._value(y, Z), axis=0)
+    if name == "misclassification":
+        if loss.n_outputs > 1:
+            wrong = jnp.argmax(Z, axis=-1) != y[:, None]
+        else:
+            wrong = (Z[..., 0] > 0) != (y[:, None] > 0.5)
+        return jnp.sum(t * wrong, axis=0)
+    if name == "auc":
+        return jax.vmap(_auc, in_axes=(1, None, 1))(Z[..., 0], y, t)
+    mean = jax.nn.sigmoid(Z[..., 0]) if isinstance(loss, LogisticLoss) else Z[..., 0]
+    if isinstance(loss, PoissonLoss):
+        mean = jnp.exp(Z[..., 0])
+    err = y[:, None] - mean
+    if name == "mse":
+        return jnp.sum(t * err**2, axis=0)
+    if name == "mae":
+        return jnp.sum(t * jnp.abs(err), axis=0)
+    raise ValueError(f"unknown scoring {name!r}")
+
+
+def cross_validate(
+    X: ArrayLike,
+    y: ArrayLike,
+    loss: Loss | None = None,
+    penalty: Penalty | None = None,
+    *,
+    alphas: int | ArrayLike = 100,
+    eps: float = 1e-3,
+    l1_ratios: ArrayLike | None = None,
+    cv: Any = 5,
+    shuffle: bool = False,
+    random_state: int | None = None,
+    scoring: str | None = None,
+    fit_intercept: bool = True,
+    sample_weight: ArrayLike | None = None,
+    tol: float = 1e-4,
+    max_iter: int = 10_000,
+    block_size: int | None = 10,
+    check_every: int = 10,
+    devices: int | str = "all",
+) -> CVResult:
+    r"""K-fold cross-validation of a regularization path, all folds in one compiled program.
+
+    Every fold fits the path on its training samples (the held-out samples get weight 0) on the
+    alpha grid of the full data (as scikit-learn's ``LassoCV``), and is scored on its held-out
+    samples, weighted by ``sample_weight``.  ``mean`` and ``stderr`` over folds give ``alpha_min``
+    (best mean) and ``alpha_1se`` (the largest alpha within one standard error of it: the sparser
+    model).  A warning is issued when the best alpha lies on the edge of the grid.
+
+    Args:
+      X, y, loss, penalty, alphas, eps, l1_ratios, fit_intercept, sample_weight, tol, max_iter,
+        block_size, check_every, devices: as in :func:`jaxreg.path`.
+      cv: number of folds, array of fold ids, or a scikit-learn splitter (see :func:`fold_masks`).
+      shuffle, random_state: shuffle samples before K-fold splitting (int ``cv`` only).
+      scoring: one of ``SCORINGS[type(loss)]``: ``"mse"``, ``"mae"``, ``"deviance"``,
+        ``"misclassification"``, ``"auc"`` (maximized); default: the first for the loss.
+
+    Returns:
+      :class:`CVResult`.
+
+    Example:
+      >>> import numpy as np, jaxreg as jr
+      >>> rng = np.random.default_rng(0)
+      >>> X = rng.standard_normal((60, 10)); y = X[:, 0] + 0.5 * rng.standard_normal(60)
+      >>> cvr = jr.cross_validate(X, y, alphas=20, cv=3)
+      >>> cvr.scores.shape, bool(cvr.alpha_1se >= cvr.alpha_min)
+      ((3, 20), True)
+    """
+    loss = SquaredLoss() if loss is None else loss
+    penalty = L1() if penalty is None else penalty
+    X_in = X
+    X, y, s, loss = S.prepare_data(X, y, loss, sample_weight)
+    V.check_tol_max_iter(tol, max_iter)
+    n, p = X.shape
+    check_penalty(penalty, p)
+    choices = SCORINGS.get(type(loss), _DEFAULT_SCORINGS)
+    scoring = choices[0] if scoring is None else scoring
+    if scoring not in choices:
+        raise ValueError(f"scoring must be one of {choices} for {type(loss).__name__}, got {scoring!r}")
+    train, test = fold_masks(cv, n, X_in, np.asarray(y), shuffle, random_state)
+    F = train.shape[0]
+    sw = np.asarray(s)
+    tr_w = train * sw[None]
+    te_w = test * sw[None]
+    if np.any(tr_w.sum(1) == 0) or np.any(te_w.sum(1) == 0):
+        raise ValueError("a cross-validation fold has no training or no test samples with positive weight")
+    unit, rho = _path._unit_with_l1_ratios(penalty, l1_ratios, p, X.dtype)
+    mode = S._intercept_mode(loss, fit_intercept)
+    grid = _path._resolve_alphas(alphas, eps, X, y, s, loss, unit, mode)  # (H, A)
+    H, A = grid.shape
+    cfg = _path._path_config(A, block_size, True, mode, max_iter, check_every)
+    # Paths: column 0 is the full data, columns 1..F the folds; each repeated per l1_ratio.
+    cols = np.concatenate([sw[:, None], (tr_w / tr_w.sum(1, keepdims=True)).T], axis=1)  # (n, F + 1)
+    s_paths = jnp.asarray(np.repeat(cols, H, axis=1), X.dtype)  # (n, (F + 1) * H)
+    unit_paths = jax.tree_util.tree_map(lambda a: jnp.tile(a, (F + 1,) + (1,) * (a.ndim - 1)), unit)
+    grid_paths = jnp.tile(grid, (F + 1, 1))
+    tests = jnp.asarray(np.repeat((te_w / te_w.sum(1, keepdims=True)).T, H * A, axis=1), X.dtype)
+    out, scores = _cv_program(
+        X, y, s_paths, loss, unit_paths, grid_paths, jnp.asarray(tol, X.dtype), tests,
+        cfg, scoring, _path.n_devices_for(devices),
+    )  # fmt: skip
+    scores = np.asarray(scores).reshape(F, H, A)
+    full = _lanes(out, slice(0, H * A))
+    folds_conv = np.asarray(out.status[H * A :] == S.Status.CONVERGED).reshape(F, H, A)
+    full_path = _path._path_result(full, grid, rho, loss, fit_intercept)
+    return _summarize(scores, grid, rho, scoring, full_path, folds_conv)
+
+
+def _lanes(out: _path._PathOut, sl: slice) -> _path._PathOut:
+    return _path._PathOut(out.W[:, sl], out.b[sl], out.n_iter[sl], out.crit[sl], out.status[sl])
+
+
+def _cv_program_impl(
+    X: Array, y: Array, s: Array, loss: Loss, unit: Penalty, grid: Array, tol: Array, tests: Array,
+    cfg: Any, scoring: str, n_devices: int,
+) -> tuple[_path._PathOut, Array]:
+    out = _path._paths(X, y, s, loss, unit, grid, tol, cfg, n_devices)
+    H_A = tests.shape[1]
+    fold_W = out.W[:, -H_A:]
+    Z = S.matmul(X, fold_W) + out.b[-H_A:][None]
+    return out, _score(scoring, loss, y, Z, tests)
+
+
+_cv_program = jax.jit(_cv_program_impl, static_argnames=("cfg", "scoring", "n_devices"))
+
+
+def _summarize(
+    scores: np.ndarray, grid: Array, rho: Array | None, scoring: str, full: _path.PathResult,
+    folds_conv: np.ndarray,
+) -> CVResult:
+    F = scores.shape[0]
+    mean = scores.mean(axis=0)  # (H, A)
+    stderr = scores.std(axis=0, ddof=1) / np.sqrt(F)
+    sign = -1.0 if scoring in _MAXIMIZED else 1.0
+    h, a = np.unravel_index(np.argmin(sign * mean), mean.shape)
+    bound = sign * mean[h, a] + stderr[h, a]
+    within = np.nonzero(sign * mean[h] <= bound)[0]
+    a_1se = int(within.min())  # alphas are decreasing: the first within bound is the largest
+    grid_np = np.asarray(grid)
+    if a in (0, grid_np.shape[1] - 1) and grid_np.shape[1] > 1:
+        where = "largest" if a == 0 else "smallest"
+        warnings.warn(
+            f"the best alpha ({grid_np[h, a]:.4g}) is the {where} of the grid; widen the grid",
+            UserWarning,
+            stacklevel=3,
+        )
+    coef = full.coef if rho is not None else full.coef[None]
+    intercept = full.intercept if rho is not None else full.intercept[None]
+    squeeze = (lambda x: x[0]) if rho is None else (lambda x: x)  # noqa: E731
+    return CVResult(
+        alphas=full.alphas,
+        l1_ratios=rho,
+        scoring=scoring,
+        scores=scores if rho is not None else scores[:, 0],
+        mean=squeeze(mean),
+        stderr=squeeze(stderr),
+        alpha_min=float(grid_np[h, a]),
+        alpha_1se=float(grid_np[h, a_1se]),
+        l1_ratio=None if rho is None else float(np.asarray(rho)[h]),
+        index_min=int(a) if rho is None else (int(h), int(a)),
+        index_1se=a_1se if rho is None else (int(h), a_1se),
+        coef=coef[h, a],
+        intercept=intercept[h, a],
+        coef_1se=coef[h, a_1se],
+        intercept_1se=intercept[h, a_1se],
+        path=full,
+        fold_converged=folds_conv if rho is not None else folds_conv[:, 0],
+    )

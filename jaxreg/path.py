@@ -1,0 +1,419 @@
+"""Regularization paths: ``alpha_max``, alpha grids and :func:`path`, one compiled program per path.
+
+A path over ``n_alphas`` strengths (and optionally a grid of ``l1_ratios``) is solved in blocks of
+``block_size`` alphas: the lanes of a block are fit together by the batched solver, and each block
+starts from the solution at the smallest alpha of the block before it (``lax.scan`` down the path).
+``block_size=None`` fits all alphas at once from zero instead.
+
+Which wins (float64, tol 1e-4, 100 alphas down to 1e-3 alpha_max; ``benchmarks/bench_path.py``):
+warm-started blocks of 10 are faster than everything at once on every problem measured, because
+the small alphas, which need most iterations, start close to their solution, and a block runs only
+until its slowest lane converges.  ``block_size=None`` is kept for accelerators with spare
+parallelism and few alphas.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.typing import ArrayLike
+
+from . import _validation as V
+from . import solvers as S
+from .losses import Loss, SquaredLoss
+from .penalties import L1, ElasticNet, Penalty, check_penalty
+
+__all__ = ["alpha_max", "alpha_grid", "path", "PathResult"]
+
+Array = jax.Array
+
+
+class PathResult(NamedTuple):
+    """A regularization path.
+
+    Attributes:
+      alphas: ``(n_alphas,)``, or ``(n_l1_ratios, n_alphas)`` with a grid of l1_ratios.
+      l1_ratios: ``(n_l1_ratios,)`` or ``None``.
+      coef: ``alphas.shape + (n_features,)`` (``+ (n_classes,)`` for multinomial).
+      intercept: ``alphas.shape`` (``+ (n_classes,)``).
+      n_iter, gap, converged: per point of the path, shape ``alphas.shape``.
+    """
+
+    alphas: Array
+    l1_ratios: Array | None
+    coef: Array
+    intercept: Array
+    n_iter: Array
+    gap: Array
+    converged: Array
+
+
+def _free_features(penalty: Penalty) -> bool:
+    """Whether some features (or groups) are concretely unpenalized (weight 0)."""
+    w = penalty.weights
+    if w is None:
+        return False
+    c = V.concrete(w)
+    return c is None or bool(np.any(c == 0))
+
+
+def _grad_at_null(
+    X: Array, y: Array, s: Array, loss: Loss, penalty: Penalty, mode: str, tol: Array
+) -> Array:
+    """``v = X.T @ (s * u)`` with ``u = -f'(y, z)`` at the model with all penalized coefficients 0.
+
+    The intercept and any unpenalized feature are fitted: in closed form (intercept only) or, with
+    unpenalized features, by a solve with a strength so large that every penalized coefficient is 0.
+    ``s`` is ``(n, S)``; returns ``(p, S, K)``.
+    """
+    n, p = X.shape
+    K = loss.n_outputs
+    Sn = s.shape[1]
+    su = S.setup(X, y, s, loss, mode)
+    W = jnp.zeros((p, Sn, K), X.dtype)
+    b = su.b_null
+    if _free_features(penalty):
+        # Strength far above any alpha_max: only the unpenalized coordinates move.
+        v0 = S.rmatmul(X, s[..., None] * _neg_grad(loss, y, S.matmul(X, W) + b[None]))
+        big = 1e6 * (jnp.max(jnp.abs(v0)) + 1.0)
+        first = jax.tree_util.tree_map(lambda a: jnp.broadcast_to(a[:1], (Sn,) + a.shape[1:]), penalty)
+        heavy = dataclasses.replace(first, alpha=jnp.full((Sn,), big, X.dtype))
+        cfg = S._Config(mode, 10_000, 10)
+        st = S.run(X, y, s, loss, heavy, W, b, su, tol, cfg)
+        W, b = st.W, st.b
+    Z = S.matmul(X, W) + b[None]
+    if mode == "closed":
+        Z = Z - jnp.sum(s[..., None] * (Z - y[:, None, None]), axis=0)[None]
+    return S.rmatmul(X, s[..., None] * _neg_grad(loss, y, Z))
+
+
+def _neg_grad(loss: Loss, y: Array, Z: Array) -> Array:
+    return -jax.grad(lambda Z_: jnp.sum(loss._value(y, Z_)))(Z)
+
+
+def _critical(penalty: Penalty, v: Array) -> Array:
+    """``penalty.critical_alpha`` per lane: leaves ``(B, ...)``, ``v (p, B, K)`` -> ``(B,)``."""
+    return jax.vmap(lambda pen, v_: pen.critical_alpha(v_), in_axes=(0, 1))(penalty, v)
+
+
+def _unit_lanes(penalty: Penalty, p: int, dtype: Any) -> tuple[Penalty, tuple[int, ...]]:
+    shape = penalty.batch_shape
+    pen = penalty.broadcast(shape, p, dtype)
+    B = int(np.prod(shape, dtype=int))
+    pen = jax.tree_util.tree_map(lambda a: a.reshape((B,) + a.shape[len(shape) :]), pen)
+    return dataclasses.replace(pen, alpha=jnp.ones((B,), dtype)), shape
+
+
+def alpha_max(
+    X: ArrayLike,
+    y: ArrayLike,
+    loss: Loss | None = None,
+    penalty: Penalty | None = None,
+    *,
+    fit_intercept: bool = True,
+    sample_weight: ArrayLike | None = None,
+) -> Array:
+    r"""The smallest ``alpha`` for which every penalized coefficient is exactly zero.
+
+    With the intercept and the unpenalized features (weight 0) fitted and all others at 0, let
+    ``v = X.T @ (s * u) / sum(s)`` with ``u = -f'(y, z)``. Then, for the elastic-net family,
+    ``alpha_max = max_j |v_j| / (l1_ratio * weights_j)`` over penalized ``j`` (``v_j`` instead of
+    ``|v_j|`` with ``positive=True``; ``inf`` for ``l1_ratio = 0``), and for the group lasso
+    ``alpha_max = max_g ||v_g|| / (weights_g * sqrt(|g|))``. For squared loss without weights this is
+    scikit-learn's ``max |X_c.T y_c| / (n * l1_ratio)``.
+
+    The penalty's ``alpha`` is ignored; its other leaves may carry a batch axis (e.g. a grid of
+    l1_ratios), and the result has that batch shape.
+
+    Example:
+      >>> import numpy as np, jaxreg as jr
+      >>> X = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]); y = np.array([1.0, 2.0, 0.0])
+      >>> round(float(jr.alpha_max(X, y)), 6)
+      0.444444
+    """
+    loss = SquaredLoss() if loss is None else loss
+    penalty = L1() if penalty is None else penalty
+    X, y, s, loss = S.prepare_data(X, y, loss, sample_weight)
+    check_penalty(penalty, X.shape[1])
+    unit, shape = _unit_lanes(penalty, X.shape[1], X.dtype)
+    mode = S._intercept_mode(loss, fit_intercept)
+    return _alpha_max(X, y, s[:, None], loss, unit, mode).reshape(shape)
+
+
+@functools.partial(jax.jit, static_argnames=("mode",))
+def _alpha_max(X: Array, y: Array, s: Array, loss: Loss, unit: Penalty, mode: str) -> Array:
+    v = _grad_at_null(X, y, s, loss, unit, mode, jnp.asarray(1e-10, X.dtype))  # (p, S, K)
+    B = unit.alpha.shape[0]
+    v = jnp.broadcast_to(v, v.shape[:1] + (B,) + v.shape[2:])
+    return _critical(unit, v)
+
+
+def alpha_grid(a_max: ArrayLike, n_alphas: int = 100, eps: float = 1e-3) -> Array:
+    """``n_alphas`` values from ``a_max`` down to ``eps * a_max``, evenly spaced in log scale.
+
+    ``a_max`` may carry leading axes (one grid per entry).
+
+    Example:
+      >>> import jaxreg as jr
+      >>> jr.alpha_grid(1.0, 3, eps=1e-2).tolist()
+      [1.0, 0.1, 0.01]
+    """
+    a_max = jnp.asarray(a_max)
+    if n_alphas < 1:
+        raise ValueError(f"n_alphas must be at least 1, got {n_alphas}")
+    if not 0 < eps < 1:
+        raise ValueError(f"eps must lie in (0, 1), got {eps}")
+    frac = jnp.logspace(0.0, np.log10(eps), n_alphas, dtype=a_max.dtype)
+    return a_max[..., None] * frac
+
+
+def _resolve_alphas(
+    alphas: Any, eps: float, X: Array, y: Array, s: Array, loss: Loss, unit: Penalty, mode: str
+) -> Array:
+    """Alpha grid of shape ``(n_l1, n_alphas)`` (descending) from an int or an explicit array."""
+    n_l1 = unit.alpha.shape[0]
+    if isinstance(alphas, (int, np.integer)) and not isinstance(alphas, bool):
+        amax = _alpha_max(X, y, s[:, None], loss, unit, mode)
+        if not np.all(np.isfinite(np.asarray(amax))):
+            raise ValueError("alpha_max is infinite (l1_ratio = 0, ridge): pass an explicit array of alphas")
+        amax = jnp.where(amax > 0, amax, jnp.finfo(X.dtype).eps)
+        return alpha_grid(amax, int(alphas), eps)
+    a = np.asarray(alphas, dtype=float)
+    if a.ndim not in (1, 2) or a.size == 0:
+        raise ValueError(f"alphas must be an int or a non-empty 1-D array, got shape {a.shape}")
+    if not np.all(np.isfinite(a)) or np.any(a < 0):
+        raise ValueError("alphas must be finite and non-negative")
+    a = np.broadcast_to(a, (n_l1, a.shape[-1]))
+    return jnp.asarray(-np.sort(-a, axis=-1), X.dtype)
+
+
+class _PathCfg(NamedTuple):
+    solver: S._Config
+    block_size: int  # alphas solved together per path (n_alphas = all at once)
+    warm_start: bool
+
+
+class _PathOut(NamedTuple):
+    """Solutions of ``P`` independent paths of ``A`` alphas: lanes ordered ``(P, A)``."""
+
+    W: Array  # (p, P * A, K)
+    b: Array  # (P * A, K)
+    n_iter: Array  # (P * A,)
+    crit: Array
+    status: Array
+
+
+def _path_core(
+    X: Array,
+    y: Array,
+    s: Array,
+    loss: Loss,
+    unit: Penalty,
+    alphas: Array,
+    tol: Array,
+    cfg: _PathCfg,
+) -> _PathOut:
+    """``P`` independent paths: sample weights ``s (n, P)``, unit penalties ``(P,)``, ``alphas (P, A)``.
+
+    Blocks of ``cfg.block_size`` alphas of every path form the lanes of one batched solve; a
+    ``lax.scan`` walks down the blocks, warm-starting each from the last solution of the block before.
+    """
+    n, p = X.shape
+    K = loss.n_outputs
+    P, A = alphas.shape
+    blk = cfg.block_size
+    n_blocks = -(-A // blk)
+    a_pad = jnp.concatenate([alphas, jnp.repeat(alphas[:, -1:], n_blocks * blk - A, axis=1)], axis=1)
+    a_blocks = jnp.moveaxis(a_pad.reshape(P, n_blocks, blk), 1, 0)  # (n_blocks, P, blk)
+    su = S.setup(X, y, s, loss, cfg.solver.intercept)  # per path
+    per_lane = lambda a: jnp.repeat(a, blk, axis=0)  # noqa: E731  (P, ...) -> (P * blk, ...)
+    su_l = jax.tree_util.tree_map(per_lane, su)
+    s_l = jnp.repeat(s, blk, axis=1)
+    base = jax.tree_util.tree_map(per_lane, unit)
+
+    def block(carry: tuple[Array, Array], a_blk: Array) -> tuple[tuple[Array, Array], _PathOut]:
+        W_last, b_last = carry  # (p, P, K), (P, K)
+        pen = dataclasses.replace(base, alpha=a_blk.reshape(-1))
+        W0 = jnp.repeat(W_last, blk, axis=1)
+        b0 = jnp.repeat(b_last, blk, axis=0)
+        st = S.run(X, y, s_l, loss, pen, W0, b0, su_l, tol, cfg.solver)
+        out = _PathOut(st.W, st.b, st.n_iter, st.crit, st.status)
+        if cfg.warm_start:
+            carry = (st.W.reshape(p, P, blk, K)[:, :, -1], st.b.reshape(P, blk, K)[:, -1])
+        return carry, out
+
+    init = (jnp.zeros((p, P, K), X.dtype), su.b_null)
+    _, outs = jax.lax.scan(block, init, a_blocks)
+
+    def unblock(a: Array, lane_axis: int) -> Array:
+        """``(n_blocks, ..., P * blk, ...)`` -> ``(P * A, ...)`` with lanes ordered ``(P, A)``."""
+        a = jnp.moveaxis(a, lane_axis + 1, 1)
+        a = a.reshape((n_blocks, P, blk) + a.shape[2:])
+        a = jnp.moveaxis(a, 0, 1).reshape((P, n_blocks * blk) + a.shape[3:])[:, :A]
+        return a.reshape((P * A,) + a.shape[2:])
+
+    return _PathOut(
+        W=jnp.moveaxis(unblock(outs.W, 1), 0, 1),
+        b=unblock(outs.b, 0),
+        n_iter=unblock(outs.n_iter, 0),
+        crit=unblock(outs.crit, 0),
+        status=unblock(outs.status, 0),
+    )
+
+
+@functools.partial(jax.jit, static_argnames=("cfg", "n_devices"))
+def _paths(
+    X: Array,
+    y: Array,
+    s: Array,
+    loss: Loss,
+    unit: Penalty,
+    alphas: Array,
+    tol: Array,
+    cfg: _PathCfg,
+    n_devices: int = 1,
+) -> _PathOut:
+    """:func:`_path_core`, with the independent paths sharded over the first ``n_devices`` devices."""
+    P = alphas.shape[0]
+    if n_devices <= 1:
+        return _path_core(X, y, s, loss, unit, alphas, tol, cfg)
+    pad = -P % n_devices
+    take = jnp.concatenate([jnp.arange(P), jnp.zeros(pad, int)])
+    s_, alphas_ = s[:, take], alphas[take]
+    unit_ = jax.tree_util.tree_map(lambda a: a[take], unit)
+    mesh = jax.sharding.Mesh(np.asarray(jax.devices()[:n_devices]), ("paths",))
+    Pspec = jax.sharding.PartitionSpec
+    out_specs = _PathOut(Pspec(None, "paths"), Pspec("paths"), Pspec("paths"), Pspec("paths"), Pspec("paths"))
+    fn = jax.shard_map(
+        lambda s_, unit_, a_: _path_core(X, y, s_, loss, unit_, a_, tol, cfg),
+        mesh=mesh,
+        in_specs=(Pspec(None, "paths"), Pspec("paths"), Pspec("paths")),
+        out_specs=out_specs,
+        check_vma=False,
+    )
+    out = fn(s_, unit_, alphas_)
+    A = alphas.shape[1]
+    return _PathOut(out.W[:, : P * A], out.b[: P * A], out.n_iter[: P * A], out.crit[: P * A], out.status[: P * A])
+
+
+def n_devices_for(devices: int | str | None) -> int:
+    """Resolve the ``devices`` argument: ``"all"`` (default) uses every device of the default backend."""
+    available = jax.device_count()
+    if devices is None or devices == "all":
+        return available
+    if isinstance(devices, (int, np.integer)) and 1 <= devices <= available:
+        return int(devices)
+    raise ValueError(f"devices must be 'all' or an int in [1, {available}], got {devices!r}")
+
+
+def _unit_with_l1_ratios(penalty: Penalty, l1_ratios: Any, p: int, dtype: Any) -> tuple[Penalty, Array | None]:
+    if l1_ratios is None:
+        unit, shape = _unit_lanes(penalty, p, dtype)
+        if len(shape) > 1:
+            raise ValueError("path: the penalty may carry at most one batch axis (a grid of l1_ratios)")
+        rho = unit.l1_ratio if isinstance(penalty, ElasticNet) and shape else None
+        return unit, rho
+    if not isinstance(penalty, ElasticNet):
+        raise ValueError("l1_ratios needs an ElasticNet penalty")
+    rho = np.atleast_1d(np.asarray(l1_ratios, dtype=float))
+    if rho.ndim != 1 or rho.size == 0 or np.any((rho < 0) | (rho > 1)) or not np.all(np.isfinite(rho)):
+        raise ValueError(f"l1_ratios must be a non-empty 1-D array of values in [0, 1], got {l1_ratios!r}")
+    pen = dataclasses.replace(penalty, l1_ratio=jnp.asarray(rho, dtype))
+    unit, _ = _unit_lanes(pen, p, dtype)
+    return unit, jnp.asarray(rho, dtype)
+
+
+def path(
+    X: ArrayLike,
+    y: ArrayLike,
+    loss: Loss | None = None,
+    penalty: Penalty | None = None,
+    *,
+    alphas: int | ArrayLike = 100,
+    eps: float = 1e-3,
+    l1_ratios: ArrayLike | None = None,
+    fit_intercept: bool = True,
+    sample_weight: ArrayLike | None = None,
+    tol: float = 1e-4,
+    max_iter: int = 10_000,
+    block_size: int | None = 10,
+    warm_start: bool = True,
+    check_every: int = 10,
+    devices: int | str = "all",
+) -> PathResult:
+    r"""Fit a whole regularization path in one compiled call.
+
+    Minimizes ``sum_i s_i loss(y_i, x_i @ w + b) / sum(s) + penalty_alpha(w)`` for every alpha of the
+    grid (and every l1_ratio of ``l1_ratios`` for an :class:`~jaxreg.ElasticNet`).
+
+    Args:
+      X, y, loss, penalty, fit_intercept, sample_weight, tol, max_iter, check_every: as in
+        :func:`jaxreg.solve`; the penalty's ``alpha`` is replaced by the grid.
+      alphas: an int (geometric grid from :func:`alpha_max` down to ``eps * alpha_max``, per
+        l1_ratio, as scikit-learn) or an explicit array (sorted in decreasing order).
+      eps: ratio of the smallest to the largest alpha of a generated grid.
+      l1_ratios: optional grid of l1_ratios (ElasticNet only); the result gets a leading axis.
+      block_size: alphas solved together per block (the batch, and so the memory, of one solve);
+        ``None`` solves all alphas at once.
+      warm_start: start each block from the previous block's last solution (down the path).
+      devices: ``"all"`` or a number of devices; independent paths (one per l1_ratio) are sharded
+        over them with ``shard_map``.
+
+    Returns:
+      :class:`PathResult`.
+
+    Example:
+      >>> import numpy as np, jaxreg as jr
+      >>> rng = np.random.default_rng(0)
+      >>> X = rng.standard_normal((40, 8)); y = X[:, 0] - X[:, 1] + 0.1 * rng.standard_normal(40)
+      >>> res = jr.path(X, y, alphas=20)
+      >>> res.coef.shape, bool(res.converged.all()), int((res.coef[0] != 0).sum())
+      ((20, 8), True, 0)
+    """
+    loss = SquaredLoss() if loss is None else loss
+    penalty = L1() if penalty is None else penalty
+    X, y, s, loss = S.prepare_data(X, y, loss, sample_weight)
+    V.check_tol_max_iter(tol, max_iter)
+    p = X.shape[1]
+    check_penalty(penalty, p)
+    unit, rho = _unit_with_l1_ratios(penalty, l1_ratios, p, X.dtype)
+    mode = S._intercept_mode(loss, fit_intercept)
+    grid = _resolve_alphas(alphas, eps, X, y, s, loss, unit, mode)
+    cfg = _path_config(grid.shape[1], block_size, warm_start, mode, max_iter, check_every)
+    H = grid.shape[0]
+    s_paths = jnp.broadcast_to(s[:, None], (X.shape[0], H))
+    out = _paths(X, y, s_paths, loss, unit, grid, jnp.asarray(tol, X.dtype), cfg, n_devices_for(devices))
+    return _path_result(out, grid, rho, loss, fit_intercept)
+
+
+def _path_config(
+    n_alphas: int, block_size: int | None, warm_start: bool, mode: str, max_iter: int, check_every: int
+) -> _PathCfg:
+    if block_size is not None and (not isinstance(block_size, (int, np.integer)) or block_size < 1):
+        raise ValueError(f"block_size must be a positive int or None, got {block_size!r}")
+    blk = n_alphas if block_size is None else min(int(block_size), n_alphas)
+    return _PathCfg(S._Config(mode, int(max_iter), int(check_every)), blk, bool(warm_start))
+
+
+def _path_result(
+    out: _PathOut, grid: Array, rho: Array | None, loss: Loss, fit_intercept: bool, lead: tuple[int, ...] = ()
+) -> PathResult:
+    """Shape lanes ``lead + grid.shape`` into a :class:`PathResult` (dropping a trivial l1 axis)."""
+    res = S._result(out, lead + grid.shape, loss, fit_intercept)
+    if rho is None:
+        res = jax.tree_util.tree_map(lambda a: a.reshape(lead + a.shape[len(lead) + 1 :]), res)
+        grid = grid[0]
+    return PathResult(
+        alphas=grid,
+        l1_ratios=rho,
+        coef=res.coef,
+        intercept=res.intercept,
+        n_iter=res.n_iter,
+        gap=res.gap,
+        converged=res.converged,
+    )
