@@ -147,7 +147,7 @@ def alpha_max(
 
 @functools.partial(jax.jit, static_argnames=("mode",))
 def _alpha_max(X: Array, y: Array, s: Array, loss: Loss, unit: Penalty, mode: str) -> Array:
-    v = _grad_at_null(X, y, s, loss, unit, mode, jnp.asarray(1e-10, X.dtype))  # (p, S, K)
+    v = _grad_at_null(X, y, s, loss, unit, mode, jnp.asarray(1e-14, X.dtype))  # (p, S, K)
     B = unit.alpha.shape[0]
     v = jnp.broadcast_to(v, v.shape[:1] + (B,) + v.shape[2:])
     return _critical(unit, v)

@@ -1,0 +1,114 @@
+"""jr.cross_validate against scikit-learn's LassoCV on the same folds and alphas."""
+
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.linear_model import LassoCV
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import KFold
+
+import jaxreg as jr
+from jaxreg.cv import fold_masks
+
+
+def make(n=60, p=40, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, p))
+    w = np.zeros(p)
+    w[:4] = [2.0, -1.5, 1.0, 0.5]
+    return X, X @ w + rng.standard_normal(n)
+
+
+def test_same_as_lassocv():
+    X, y = make()
+    kf = KFold(5)
+    ref = LassoCV(cv=kf, alphas=25, tol=1e-10, max_iter=200_000).fit(X, y)
+    res = jr.cross_validate(X, y, alphas=ref.alphas_, cv=kf, tol=1e-10)
+    assert res.alpha_min == pytest.approx(ref.alpha_, rel=1e-12)
+    np.testing.assert_allclose(res.scores.T, ref.mse_path_, rtol=1e-4)
+    np.testing.assert_allclose(res.coef, ref.coef_, atol=1e-6)
+    assert res.alpha_1se >= res.alpha_min
+    assert bool(np.all(res.fold_converged))
+
+
+def test_one_standard_error_rule():
+    X, y = make(seed=1)
+    res = jr.cross_validate(X, y, alphas=30, cv=5)
+    i_min, i_1se = res.index_min, res.index_1se
+    assert i_1se <= i_min
+    assert res.mean[i_1se] <= res.mean[i_min] + res.stderr[i_min]
+    if i_1se > 0:
+        assert res.mean[i_1se - 1] > res.mean[i_min] + res.stderr[i_min]
+    np.testing.assert_allclose(res.stderr, res.scores.std(0, ddof=1) / np.sqrt(5))
+    np.testing.assert_allclose(res.coef_1se, res.path.coef[i_1se])
+
+
+def test_fold_ids_and_int_cv_agree():
+    X, y = make(seed=2)
+    ids = np.repeat(np.arange(4), 15)
+    a = jr.cross_validate(X, y, alphas=10, cv=ids)
+    b = jr.cross_validate(X, y, alphas=10, cv=4)
+    np.testing.assert_allclose(a.scores, b.scores)
+
+
+def test_fold_masks():
+    train, test = fold_masks(3, 8)
+    assert test.sum(1).tolist() == [3, 3, 2]
+    assert np.all(train ^ test)
+    tr, te = fold_masks(KFold(4, shuffle=True, random_state=0), 8)
+    assert np.all(te.sum(0) == 1)
+    _, te2 = fold_masks(4, 20, shuffle=True, random_state=0)
+    _, te3 = fold_masks(4, 20, shuffle=True, random_state=0)
+    np.testing.assert_array_equal(te2, te3)
+    with pytest.raises(ValueError, match="cv"):
+        fold_masks(1, 10)
+    with pytest.raises(ValueError, match="fold ids"):
+        fold_masks(np.zeros(5), 10)
+
+
+def test_sample_weight_scores_are_weighted_means():
+    X, y = make(seed=3)
+    sw = np.random.default_rng(0).integers(1, 4, len(y)).astype(float)
+    ids = np.arange(len(y)) % 3
+    res = jr.cross_validate(X, y, alphas=[0.3, 0.1], cv=ids, sample_weight=sw, tol=1e-10)
+    for k in range(3):
+        tr, te = ids != k, ids == k
+        fit = jr.solve(X[tr], y[tr], penalty=jr.L1(0.1), sample_weight=sw[tr], tol=1e-10)
+        pred = X[te] @ np.asarray(fit.coef) + float(fit.intercept)
+        mse = np.average((y[te] - pred) ** 2, weights=sw[te])
+        assert res.scores[k, 1] == pytest.approx(mse, rel=1e-6)
+
+
+def test_logistic_scorings():
+    X, y = make(seed=4)
+    yb = (y > 0).astype(float)
+    ids = np.arange(len(y)) % 3
+    alphas = [0.05, 0.01]
+    res = {s: jr.cross_validate(X, yb, jr.LogisticLoss(), alphas=alphas, cv=ids, scoring=s, tol=1e-10)
+           for s in ("deviance", "misclassification", "auc")}
+    for k in range(3):
+        tr, te = ids != k, ids == k
+        fit = jr.solve(X[tr], yb[tr], jr.LogisticLoss(), jr.L1(0.01), tol=1e-10)
+        z = X[te] @ np.asarray(fit.coef) + float(fit.intercept)
+        prob = 1 / (1 + np.exp(-z))
+        dev = -2 * np.mean(yb[te] * np.log(prob) + (1 - yb[te]) * np.log(1 - prob))
+        assert res["deviance"].scores[k, 1] == pytest.approx(dev, rel=1e-6)
+        assert res["misclassification"].scores[k, 1] == pytest.approx(np.mean((z > 0) != yb[te]))
+        assert res["auc"].scores[k, 1] == pytest.approx(roc_auc_score(yb[te], z), rel=1e-10)
+    with pytest.raises(ValueError, match="scoring"):
+        jr.cross_validate(X, yb, jr.LogisticLoss(), alphas=alphas, cv=3, scoring="r2")
+
+
+def test_elastic_net_grid_and_edge_warning():
+    X, y = make(seed=5)
+    res = jr.cross_validate(X, y, penalty=jr.ElasticNet(), l1_ratios=[0.2, 1.0], alphas=12, cv=3)
+    assert res.scores.shape == (3, 2, 12)
+    h, a = res.index_min
+    assert res.l1_ratio == [0.2, 1.0][h]
+    assert res.mean[h, a] == res.mean.min()
+    with pytest.warns(UserWarning, match="edge|largest|smallest"):
+        jr.cross_validate(X, y, alphas=[10.0, 5.0], cv=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        jr.cross_validate(X, y, alphas=20, cv=3)

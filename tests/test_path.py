@@ -1,0 +1,171 @@
+"""jr.path and jr.alpha_max against scikit-learn's lasso_path / enet_path / LogisticRegression."""
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from sklearn.linear_model import LogisticRegression, enet_path, lasso_path
+
+import jaxreg as jr
+
+
+def toeplitz_problem(n, p, rho=0.5, k=5, seed=0):
+    rng = np.random.default_rng(seed)
+    idx = np.arange(p)
+    cov = rho ** np.abs(idx[:, None] - idx[None, :])
+    X = rng.standard_normal((n, p)) @ np.linalg.cholesky(cov).T
+    w = np.zeros(p)
+    w[rng.choice(p, k, replace=False)] = rng.standard_normal(k) * 2
+    y = X @ w + rng.standard_normal(n)
+    return X, y
+
+
+@pytest.fixture(scope="module")
+def wide():
+    return toeplitz_problem(40, 120)
+
+
+def lasso_objective(X, y, coef, intercept, alpha, l1_ratio=1.0):
+    r = y - X @ coef - intercept
+    return 0.5 * np.mean(r**2) + alpha * (l1_ratio * np.abs(coef).sum() + 0.5 * (1 - l1_ratio) * coef @ coef)
+
+
+def numpy_gap(X, y, coef, intercept, alpha):
+    """Lasso duality gap computed independently in NumPy (centered dual point, rescaled)."""
+    n = len(y)
+    r = y - X @ coef - intercept
+    r = r - r.mean()
+    dual_norm = np.abs(X.T @ r).max() / n
+    theta = r * min(1.0, alpha / dual_norm) if dual_norm > 0 else r
+    yc = y - y.mean()
+    primal = lasso_objective(X, y, coef, intercept, alpha)
+    dual = (theta @ yc) / n - 0.5 * (theta @ theta) / n
+    return primal - dual
+
+
+def test_alpha_max_matches_sklearn_formula(wide):
+    X, y = wide
+    expected = np.abs((X - X.mean(0)).T @ (y - y.mean())).max() / len(y)
+    assert float(jr.alpha_max(X, y)) == pytest.approx(expected, rel=1e-12)
+    en = jr.alpha_max(X, y, penalty=jr.ElasticNet(l1_ratio=jnp.array([0.5, 0.25])))
+    np.testing.assert_allclose(en, [expected / 0.5, expected / 0.25], rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "loss, target",
+    [(jr.SquaredLoss(), "real"), (jr.LogisticLoss(), "binary"), (jr.PoissonLoss(), "counts")],
+)
+@pytest.mark.parametrize("weights", [False, True])
+def test_alpha_max_is_exact(wide, loss, target, weights):
+    X, y = wide
+    rng = np.random.default_rng(1)
+    if target == "binary":
+        y = (y > np.median(y)).astype(float)
+    elif target == "counts":
+        y = rng.poisson(np.exp(0.2 * X[:, 0]))
+    sw = rng.uniform(0.5, 2.0, len(y))
+    pf = np.ones(X.shape[1])
+    if weights:
+        pf[:3] = 0.0  # unpenalized features are fitted, not zeroed
+        pf[3:6] = 2.0
+    pen = jr.L1(weights=pf)
+    amax = float(jr.alpha_max(X, y, loss, pen, sample_weight=sw))
+    # With free features the iterates start away from the solution; exactly at alpha_max the
+    # largest penalized coordinate sits on the kink, so step a hair above it.
+    at_alpha = amax * (1 + 1e-9) if weights else amax
+    at = jr.solve(X, y, loss, jr.L1(at_alpha, weights=pf), sample_weight=sw, tol=1e-10)
+    below = jr.solve(X, y, loss, jr.L1(0.95 * amax, weights=pf), sample_weight=sw, tol=1e-10)
+    assert bool(at.converged) and bool(below.converged)
+    penalized = pf > 0
+    assert np.all(np.asarray(at.coef)[penalized] == 0.0)
+    assert np.any(np.asarray(below.coef)[penalized] != 0.0)
+    if weights:
+        assert np.all(np.asarray(at.coef)[~penalized] != 0.0)
+
+
+def test_lasso_path_against_sklearn(wide):
+    X, y = wide
+    tol = 1e-6
+    res = jr.path(X, y, alphas=30, tol=tol)
+    assert res.coef.shape == (30, X.shape[1])
+    assert bool(res.converged.all())
+    alphas = np.asarray(res.alphas)
+    np.testing.assert_allclose(alphas[0], float(jr.alpha_max(X, y)))
+    np.testing.assert_allclose(alphas[-1] / alphas[0], 1e-3, rtol=1e-10)
+    Xc, yc = X - X.mean(0), y - y.mean()
+    _, ref, _ = lasso_path(Xc, yc, alphas=alphas, tol=1e-12, max_iter=100_000)
+    scale = yc @ yc / len(y)
+    for i, a in enumerate(alphas):
+        c, b = np.asarray(res.coef[i]), float(res.intercept[i])
+        gap = numpy_gap(X, y, c, b, a)
+        assert gap <= tol * scale * (1 + 1e-9)
+        ref_b = y.mean() - X.mean(0) @ ref[:, i]
+        ours = lasso_objective(X, y, c, b, a)
+        theirs = lasso_objective(X, y, ref[:, i], ref_b, a)
+        assert ours <= theirs * (1 + 1e-6)
+
+
+def test_enet_path_grid_against_sklearn(wide):
+    X, y = wide
+    rhos = [0.3, 0.8]
+    res = jr.path(X, y, penalty=jr.ElasticNet(), l1_ratios=rhos, alphas=15, tol=1e-8)
+    assert res.coef.shape == (2, 15, X.shape[1])
+    Xc, yc = X - X.mean(0), y - y.mean()
+    for h, rho in enumerate(rhos):
+        alphas = np.asarray(res.alphas[h])
+        np.testing.assert_allclose(alphas[0], np.abs(Xc.T @ yc).max() / (len(y) * rho), rtol=1e-12)
+        _, ref, _ = enet_path(Xc, yc, l1_ratio=rho, alphas=alphas, tol=1e-12, max_iter=100_000)
+        for i, a in enumerate(alphas):
+            c = np.asarray(res.coef[h, i])
+            ours = lasso_objective(X, y, c, float(res.intercept[h, i]), a, rho)
+            theirs = lasso_objective(X, y, ref[:, i], y.mean() - X.mean(0) @ ref[:, i], a, rho)
+            assert ours <= theirs * (1 + 1e-6)
+
+
+@pytest.mark.parametrize("block_size, warm_start", [(None, True), (4, False), (7, True)])
+def test_strategies_agree(wide, block_size, warm_start):
+    X, y = wide
+    ref = jr.path(X, y, alphas=12, tol=1e-12)
+    res = jr.path(X, y, alphas=12, tol=1e-12, block_size=block_size, warm_start=warm_start)
+    assert bool(res.converged.all())
+    for i, a in enumerate(np.asarray(ref.alphas)):
+        ours = lasso_objective(X, y, np.asarray(res.coef[i]), float(res.intercept[i]), a)
+        theirs = lasso_objective(X, y, np.asarray(ref.coef[i]), float(ref.intercept[i]), a)
+        assert ours == pytest.approx(theirs, rel=1e-10)
+    np.testing.assert_allclose(res.coef, ref.coef, atol=1e-5)
+
+
+def test_explicit_alphas_are_sorted_and_used(wide):
+    X, y = wide
+    res = jr.path(X, y, alphas=[0.01, 0.5, 0.1], tol=1e-8)
+    np.testing.assert_allclose(res.alphas, [0.5, 0.1, 0.01])
+    one = jr.solve(X, y, penalty=jr.L1(0.1), tol=1e-8)
+    np.testing.assert_allclose(res.coef[1], one.coef, atol=1e-6)
+
+
+def test_logistic_path_against_sklearn():
+    X, y = toeplitz_problem(80, 10, seed=3)
+    yb = (y > np.median(y)).astype(float)
+    n = len(yb)
+    Cs = np.array([0.05, 0.2, 1.0])
+    alphas = 1.0 / (Cs * n)
+    res = jr.path(X, yb, jr.LogisticLoss(), jr.L1(), alphas=alphas, tol=1e-12)
+    assert bool(res.converged.all())
+    order = np.argsort(-alphas)
+    for i, C in enumerate(Cs[order]):
+        ref = LogisticRegression(C=C, l1_ratio=1.0, solver="saga", tol=1e-13, max_iter=200_000).fit(X, yb)
+        np.testing.assert_allclose(res.coef[i], ref.coef_[0], atol=2e-5)
+        np.testing.assert_allclose(res.intercept[i], ref.intercept_[0], atol=2e-5)
+
+
+def test_path_input_errors(wide):
+    X, y = wide
+    with pytest.raises(ValueError, match="alphas"):
+        jr.path(X, y, alphas=[-1.0, 0.1])
+    with pytest.raises(ValueError, match="l1_ratios"):
+        jr.path(X, y, penalty=jr.ElasticNet(), l1_ratios=[0.5, 1.5])
+    with pytest.raises(ValueError, match="l1_ratios"):
+        jr.path(X, y, penalty=jr.L1(), l1_ratios=[0.5])
+    with pytest.raises(ValueError, match="block_size"):
+        jr.path(X, y, block_size=0)
+    with pytest.raises(ValueError, match="ridge"):
+        jr.path(X, y, penalty=jr.L2())
