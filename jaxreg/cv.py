@@ -179,6 +179,7 @@ def cross_validate(
     block_size: int | None = 10,
     check_every: int = 10,
     devices: int | str = "all",
+    shard: str = "paths",
 ) -> CVResult:
     r"""K-fold cross-validation of a regularization path, all folds in one compiled program.
 
@@ -190,7 +191,7 @@ def cross_validate(
 
     Args:
       X, y, loss, penalty, alphas, eps, l1_ratios, fit_intercept, sample_weight, tol, max_iter,
-        block_size, check_every, devices: as in :func:`jaxreg.path`.
+        block_size, check_every, devices, shard: as in :func:`jaxreg.path`.
       cv: number of folds, array of fold ids, or a scikit-learn splitter (see :func:`fold_masks`).
       shuffle, random_state: shuffle samples before K-fold splitting (int ``cv`` only).
       scoring: one of ``SCORINGS[type(loss)]``: ``"mse"``, ``"mae"``, ``"deviance"``,
@@ -236,10 +237,14 @@ def cross_validate(
     unit_paths = jax.tree_util.tree_map(lambda a: jnp.tile(a, (F + 1,) + (1,) * (a.ndim - 1)), unit)
     grid_paths = jnp.tile(grid, (F + 1, 1))
     tests = jnp.asarray(np.repeat((te_w / te_w.sum(1, keepdims=True)).T, H * A, axis=1), X.dtype)
+    n_dev = _path.n_devices_for(devices)
+    _path.check_shard(shard)
+    if shard == "rows":
+        X, y, s_paths, tests = _path.shard_rows(n_dev, X, y, s_paths, tests)
+        n_dev = 1
     out, scores = _cv_program(
-        X, y, s_paths, loss, unit_paths, grid_paths, jnp.asarray(tol, X.dtype), tests,
-        cfg, scoring, _path.n_devices_for(devices),
-    )  # fmt: skip
+        X, y, s_paths, loss, unit_paths, grid_paths, jnp.asarray(tol, X.dtype), tests, cfg, scoring, n_dev
+    )
     scores = np.asarray(scores).reshape(F, H, A)
     full = _lanes(out, slice(0, H * A))
     folds_conv = np.asarray(out.status[H * A :] == S.Status.CONVERGED).reshape(F, H, A)

@@ -301,6 +301,24 @@ def _paths(
     return _PathOut(out.W[:, : P * A], out.b[: P * A], out.n_iter[: P * A], out.crit[: P * A], out.status[: P * A])
 
 
+def shard_rows(n_devices: int, *arrays: Array) -> tuple[Array, ...]:
+    """Pad the sample axis (axis 0) to a multiple of ``n_devices`` with zero rows and shard it.
+
+    Padded rows get sample weight 0 (every weight array passed here must be padded with zeros), so
+    they change nothing; the jitted solver is then partitioned by XLA, with the reductions over
+    samples becoming cross-device sums.
+    """
+    n = arrays[0].shape[0]
+    pad = -n % n_devices
+    mesh = jax.sharding.Mesh(np.asarray(jax.devices()[:n_devices]), ("rows",))
+    out = []
+    for a in arrays:
+        a = jnp.concatenate([a, jnp.zeros((pad,) + a.shape[1:], a.dtype)]) if pad else a
+        spec = jax.sharding.PartitionSpec("rows", *([None] * (a.ndim - 1)))
+        out.append(jax.device_put(a, jax.sharding.NamedSharding(mesh, spec)))
+    return tuple(out)
+
+
 def n_devices_for(devices: int | str | None) -> int:
     """Resolve the ``devices`` argument: ``"all"`` (default) uses every device of the default backend."""
     available = jax.device_count()
@@ -345,6 +363,7 @@ def path(
     warm_start: bool = True,
     check_every: int = 10,
     devices: int | str = "all",
+    shard: str = "paths",
 ) -> PathResult:
     r"""Fit a whole regularization path in one compiled call.
 
@@ -361,8 +380,11 @@ def path(
       block_size: alphas solved together per block (the batch, and so the memory, of one solve);
         ``None`` solves all alphas at once.
       warm_start: start each block from the previous block's last solution (down the path).
-      devices: ``"all"`` or a number of devices; independent paths (one per l1_ratio) are sharded
-        over them with ``shard_map``.
+      devices: ``"all"`` or a number of devices to use.
+      shard: ``"paths"`` shards the independent paths (one per l1_ratio; per fold in
+        :func:`~jaxreg.cross_validate`) over the devices with ``shard_map``, each device running its
+        own loop; ``"rows"`` splits the samples of ``X`` over the devices instead (for ``n`` too large
+        for one device), with the sums over samples reduced across devices.
 
     Returns:
       :class:`PathResult`.
@@ -387,8 +409,18 @@ def path(
     cfg = _path_config(grid.shape[1], block_size, warm_start, mode, max_iter, check_every)
     H = grid.shape[0]
     s_paths = jnp.broadcast_to(s[:, None], (X.shape[0], H))
-    out = _paths(X, y, s_paths, loss, unit, grid, jnp.asarray(tol, X.dtype), cfg, n_devices_for(devices))
+    n_dev = n_devices_for(devices)
+    check_shard(shard)
+    if shard == "rows":
+        X, y, s_paths = shard_rows(n_dev, X, y, s_paths)
+        n_dev = 1
+    out = _paths(X, y, s_paths, loss, unit, grid, jnp.asarray(tol, X.dtype), cfg, n_dev)
     return _path_result(out, grid, rho, loss, fit_intercept)
+
+
+def check_shard(shard: str) -> None:
+    if shard not in ("paths", "rows"):
+        raise ValueError(f"shard must be 'paths' or 'rows', got {shard!r}")
 
 
 def _path_config(
