@@ -241,7 +241,7 @@ def _path_core(
         pen = dataclasses.replace(base, alpha=a_blk.reshape(-1))
         W0 = jnp.repeat(W_last, blk, axis=1)
         b0 = jnp.repeat(b_last, blk, axis=0)
-        st = S.run(X, y, s_l, loss, pen, W0, b0, su_l, tol, cfg.solver)
+        st = S.run(X, y, s_l, loss, pen, W0, b0, su_l, tol, cfg.solver, groups=P)
         out = _PathOut(st.W, st.b, st.n_iter, st.crit, st.status)
         if cfg.warm_start:
             carry = (st.W.reshape(p, P, blk, K)[:, :, -1], st.b.reshape(P, blk, K)[:, -1])
@@ -406,7 +406,7 @@ def path(
     unit, rho = _unit_with_l1_ratios(penalty, l1_ratios, p, X.dtype)
     mode = S._intercept_mode(loss, fit_intercept)
     grid = _resolve_alphas(alphas, eps, X, y, s, loss, unit, mode)
-    cfg = _path_config(grid.shape[1], block_size, warm_start, mode, max_iter, check_every)
+    cfg = _path_config(grid.shape[1], block_size, warm_start, mode, max_iter, check_every, S.capacities(penalty, *X.shape))
     H = grid.shape[0]
     s_paths = jnp.broadcast_to(s[:, None], (X.shape[0], H))
     n_dev = n_devices_for(devices)
@@ -424,12 +424,13 @@ def check_shard(shard: str) -> None:
 
 
 def _path_config(
-    n_alphas: int, block_size: int | None, warm_start: bool, mode: str, max_iter: int, check_every: int
+    n_alphas: int, block_size: int | None, warm_start: bool, mode: str, max_iter: int, check_every: int,
+    capacities: tuple[int, ...] = (),
 ) -> _PathCfg:
     if block_size is not None and (not isinstance(block_size, (int, np.integer)) or block_size < 1):
         raise ValueError(f"block_size must be a positive int or None, got {block_size!r}")
     blk = n_alphas if block_size is None else min(int(block_size), n_alphas)
-    return _PathCfg(S._Config(mode, int(max_iter), int(check_every)), blk, bool(warm_start))
+    return _PathCfg(S._Config(mode, int(max_iter), int(check_every), capacities), blk, bool(warm_start))
 
 
 def _path_result(

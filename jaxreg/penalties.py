@@ -197,6 +197,10 @@ class _ElasticNetFamily(Penalty):
         wt = self._weights(v.shape[0], v.dtype)
         return _enet_critical_alpha(v, wt, self._l1_ratio(v.dtype), self.positive)
 
+    def take(self, idx: Array) -> Penalty:
+        """The penalty on the features ``idx`` only (``weights`` must be set, as after ``broadcast``)."""
+        return dataclasses.replace(self, weights=jnp.take(jnp.asarray(self.weights), idx, axis=-1))
+
     def unpenalized(self, w: ArrayLike) -> Array:
         """Boolean mask (shape of ``w``) of coordinates the penalty leaves free."""
         w = jnp.asarray(w)

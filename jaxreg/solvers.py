@@ -95,6 +95,7 @@ class _Config(NamedTuple):
     intercept: str  # "none" | "closed" | "grad"
     max_iter: int
     check_every: int
+    capacities: tuple[int, ...] = ()  # working-set sizes; () = all features
 
 
 def _intercept_mode(loss: Loss, fit_intercept: bool) -> str:
@@ -141,17 +142,27 @@ def lipschitz(X: Array, s: Array, mode: str, n_power: int = 40) -> Array:
 class _State(NamedTuple):
     W: Array  # (p, B, K) current iterate x_k
     b: Array  # (B, K)
-    Z: Array  # (n, B, K) = X W + b
+    img: Array  # linear image of (W, b) the model carries: Z = X W + b, or A = G W
     F: Array  # (B,) smooth part at x_k
     Wy: Array  # extrapolated point y_k
     by: Array
-    Zy: Array
+    imgy: Array
     t: Array  # (B,) momentum
     L: Array  # (B,) step = 1 / L
     n_iter: Array  # (B,) int32
     done: Array  # (B,) bool
     crit: Array  # (B,) gap (or gradient-mapping norm)
     status: Array  # (B,) int32
+
+
+class Solution(NamedTuple):
+    """Solver output per lane: ``W (p, B, K)``, ``b (B, K)``, ``n_iter``, ``crit``, ``status (B,)``."""
+
+    W: Array
+    b: Array
+    n_iter: Array
+    crit: Array
+    status: Array
 
 
 def _lane_vmap(fn: Any) -> Any:
@@ -164,75 +175,146 @@ def _dot(a: Array, b: Array) -> Array:
     return jnp.sum(a * b, axis=(0, 2))
 
 
+class _Design:
+    """Smooth part ``sum_i s_i f(y_i, z_i)`` with ``z = X W + b``; carries ``Z`` as its image."""
+
+    def __init__(self, X: Array, y: Array, s: Array, loss: Loss, mode: str):
+        self.X, self.y, self.s, self.loss, self.mode = X, y, s, loss, mode
+
+    def forward(self, W: Array, b: Array) -> tuple[Array, Array]:
+        XW = matmul(self.X, W)
+        if self.mode == "closed":
+            b = jnp.sum(self.s[..., None] * (self.y[:, None, None] - XW), axis=0)
+        elif self.mode == "none":
+            b = jnp.zeros_like(b)
+        return XW + b[None], b
+
+    def value(self, Z: Array, W: Array) -> Array:
+        return jnp.sum(self.s * self.loss._value(self.y, Z), axis=0)
+
+    def grad(self, Zy: Array, Wy: Array) -> tuple[Array, Array, Array, Array]:
+        """``F``, gradients in ``W`` and ``b``, and the rounding error of ``F`` at ``Zy``."""
+        Fy, pullback = jax.vjp(lambda Z: self.value(Z, Wy), Zy)
+        (Gz,) = pullback(jnp.ones_like(Fy))
+        eps = jnp.finfo(Zy.dtype).eps
+        # Rounding in z = X w + b is ~eps |z|, so F carries an error ~eps * sum_i s_i |f'(z_i)| |z_i|.
+        slack = 32 * eps * (jnp.sum(jnp.abs(Gz * Zy), axis=(0, 2)) + jnp.abs(Fy))
+        return Fy, rmatmul(self.X, Gz), jnp.sum(Gz, axis=0), slack
+
+    def excess(self, Fn: Array, Fy: Array, gW: Array, gb: Array, dW: Array, db: Array, *_: Array) -> Array:
+        """``F(x+) - F(y) - <grad, x+ - y>``, to be at most ``L / 2 ||x+ - y||**2``."""
+        return Fn - Fy - _dot(gW, dW) - jnp.sum(gb * db, axis=-1)
+
+    def dual(self, W: Array, b: Array, Z: Array, F: Array) -> tuple[Array, Any, Array]:
+        """``v = X.T (s u)`` with ``u = -f'(z)``, ``c -> sum_i s_i f*(-c u_i)``, and ``sum_i s_i u_i``."""
+        u = -jax.grad(lambda Z_: jnp.sum(self.loss._value(self.y, Z_)))(Z)
+        su = self.s[..., None] * u
+        s, y, loss = self.s, self.y, self.loss
+
+        def fconj(c: Array) -> Array:
+            val = loss._conjugate(y, -c[None, :, None] * u)
+            return jnp.sum(jnp.where(s > 0, s * val, 0.0), axis=0)
+
+        return rmatmul(self.X, su), fconj, jnp.sum(su, axis=0)
+
+
+class _Gram:
+    """Squared loss through the weighted Gram matrix: ``F = w.G w / 2 - q.w + yy / 2``; image ``A = G W``.
+
+    ``G (P, k, k)``, ``q (k, B)``, ``yy (B,)`` with the ``B`` lanes in ``P`` consecutive groups that
+    share a Gram matrix. Centered with the sample weights when the intercept is in closed form.
+    """
+
+    def __init__(self, G: Array, q: Array, yy: Array):
+        self.G, self.q, self.yy = G, q, yy
+
+    def forward(self, W: Array, b: Array) -> tuple[Array, Array]:
+        P, k, _ = self.G.shape
+        B = W.shape[1]
+        Wg = W[..., 0].reshape(k, P, B // P)
+        A = jnp.einsum("pij,jpb->ipb", self.G, Wg).reshape(k, B)
+        return A[..., None], b
+
+    def value(self, A: Array, W: Array) -> Array:
+        return 0.5 * _dot(W, A) - jnp.sum(self.q * W[..., 0], axis=0) + 0.5 * self.yy
+
+    def grad(self, Ay: Array, Wy: Array) -> tuple[Array, Array, Array, Array]:
+        Fy = self.value(Ay, Wy)
+        eps = jnp.finfo(Ay.dtype).eps
+        B = Wy.shape[1]
+        return Fy, Ay - self.q[..., None], jnp.zeros((B, 1), Ay.dtype), 32 * eps * (jnp.abs(Fy) + self.yy)
+
+    def excess(self, Fn: Array, Fy: Array, gW: Array, gb: Array, dW: Array, db: Array,
+               An: Array, Ay: Array) -> Array:  # fmt: skip
+        return 0.5 * _dot(dW, An - Ay)  # exact for a quadratic, free of cancellation
+
+    def dual(self, W: Array, b: Array, A: Array, F: Array) -> tuple[Array, Any, Array]:
+        # residual u: sum_i s_i u_i y_i = yy - q.w and sum_i s_i u_i**2 = 2 F
+        uy = self.yy - jnp.sum(self.q * W[..., 0], axis=0)
+
+        def fconj(c: Array) -> Array:
+            return -c * uy + c**2 * F
+
+        return self.q[..., None] - A, fconj, jnp.zeros_like(b)
+
+
+def gap(
+    model: Any, penalty: Penalty, W: Array, b: Array, img: Array, F: Array, radius: tuple[Array, Array],
+    mode: str, has_dual: bool = True, L: Array | None = None,
+) -> tuple[Array, Array]:
+    """Duality gap per lane (see the module docstring) and ``v = -grad`` in ``W``."""
+    v, fconj, u_sum = model.dual(W, b, img, F)
+    if not has_dual:
+        step = 1.0 / L
+        Wn = jax.vmap(lambda pen, w, st: pen.prox(w, st), in_axes=(0, 1, 0), out_axes=1)(
+            penalty, W + step[None, :, None] * v, step
+        )
+        gm = jnp.max(jnp.abs(W - Wn), axis=(0, 2)) * L
+        if mode == "grad":
+            gm = jnp.maximum(gm, jnp.max(jnp.abs(u_sum), axis=-1))
+        return gm, v
+    c, conj_g = _lane_vmap(lambda pen, v_: pen.dual(v_))(penalty, v)
+    P = F + _lane_vmap(lambda pen, w: pen.value(w))(penalty, W)
+    D = -fconj(c) - conj_g
+    free = jnp.moveaxis(_lane_vmap(lambda pen, w: pen.unpenalized(w))(penalty, W), 0, 1)  # (p, B, K)
+    R = jnp.maximum(2.0 * jnp.abs(W), radius[0][..., None])
+    box = jnp.sum(jnp.where(free, R * jnp.abs(v), 0.0), axis=(0, 2))
+    if mode == "grad":
+        Rb = jnp.maximum(2.0 * jnp.abs(b), radius[1][:, None])
+        box = box + jnp.sum(Rb * jnp.abs(u_sum), axis=-1)
+    return P - D + c * box, v
+
+
 def fista(
-    X: Array,
-    y: Array,
-    s: Array,
-    loss: Loss,
+    model: Any,
     penalty: Penalty,
     W0: Array,
     b0: Array,
     L0: Array,
     tol_abs: Array,
+    max_iter: Array,
     radius: tuple[Array, Array],
     cfg: _Config,
+    has_dual: bool = True,
 ) -> _State:
     """Run batched FISTA from ``(W0, b0)``; every lane has its own step, restart and stopping test.
 
-    Shapes: ``X (n, p)``, ``y (n,)``, ``s (n, B)`` normalized per lane, ``W0 (p, B, K)``,
-    ``b0 (B, K)``, ``L0`` and ``tol_abs`` ``(B,)``; ``penalty`` leaves have leading axis ``B``.
+    ``model`` is a :class:`_Design` or :class:`_Gram`. Shapes: ``W0 (p, B, K)``, ``b0 (B, K)``;
+    ``L0``, ``tol_abs`` and ``max_iter`` are ``(B,)``; ``penalty`` leaves have leading axis ``B``;
     ``radius = (R0 (p, B), Rb0 (B,))`` are the data-scaled box radii of the free coordinates.
+    Steps that fail the sufficient-decrease test are rejected and the lane's ``L`` doubled.
     """
-    dtype = X.dtype
-    eps = jnp.finfo(dtype).eps
+    dtype = W0.dtype
     mode = cfg.intercept
-
-    def smooth(Z: Array) -> Array:
-        return jnp.sum(s * loss._value(y, Z), axis=0)
-
-    def with_intercept(XW: Array, b: Array) -> tuple[Array, Array]:
-        if mode == "closed":
-            b = jnp.sum(s[..., None] * (y[:, None, None] - XW), axis=0)
-        elif mode == "none":
-            b = jnp.zeros_like(b)
-        return XW + b[None], b
-
-    value = _lane_vmap(lambda pen, w: pen.value(w))
-    dual = _lane_vmap(lambda pen, v: pen.dual(v))
-    unpenalized = _lane_vmap(lambda pen, w: pen.unpenalized(w))
 
     def prox_lanes(V: Array, step: Array) -> Array:
         return jax.vmap(lambda pen, v, st: pen.prox(v, st), in_axes=(0, 1, 0), out_axes=1)(penalty, V, step)
 
-    def criterion(W: Array, b: Array, Z: Array, F: Array, L: Array) -> Array:
-        u = -jax.grad(lambda Z_: jnp.sum(loss._value(y, Z_)))(Z)
-        su = s[..., None] * u
-        v = rmatmul(X, su)
-        if not loss.has_dual:
-            step = 1.0 / L
-            gb = -jnp.sum(su, axis=0)
-            Wn = prox_lanes(W + step[None, :, None] * v, step)
-            gm = jnp.max(jnp.abs(W - Wn), axis=(0, 2)) * L
-            if mode == "grad":
-                gm = jnp.maximum(gm, jnp.max(jnp.abs(gb), axis=-1))
-            return gm
-        c, conj_g = dual(penalty, v)
-        fconj = jnp.sum(jnp.where(s > 0, s * loss._conjugate(y, -c[None, :, None] * u), 0.0), axis=0)
-        P = F + value(penalty, W)
-        D = -fconj - conj_g
-        free = jnp.moveaxis(unpenalized(penalty, W), 0, 1)  # (p, B, K)
-        R = jnp.maximum(2.0 * jnp.abs(W), radius[0][..., None])
-        box = jnp.sum(jnp.where(free, R * jnp.abs(v), 0.0), axis=(0, 2))
-        if mode == "grad":
-            Rb = jnp.maximum(2.0 * jnp.abs(b), radius[1][:, None])
-            box = box + jnp.sum(Rb * jnp.abs(jnp.sum(su, axis=0)), axis=-1)
-        return P - D + c * box
-
     def check(st: _State) -> _State:
-        crit = criterion(st.W, st.b, st.Z, st.F, st.L)
+        crit, _ = gap(model, penalty, st.W, st.b, st.img, st.F, radius, mode, has_dual, st.L)
         converged = crit <= tol_abs
         bad = ~jnp.isfinite(crit) | ~jnp.isfinite(st.L) | (st.L > L0 * 1e30)
-        out_of_iter = st.n_iter >= cfg.max_iter
+        out_of_iter = st.n_iter >= max_iter
         status = jnp.where(
             converged & ~bad,
             Status.CONVERGED,
@@ -246,25 +328,18 @@ def fista(
         )
 
     def step(st: _State) -> _State:
-        active = ~st.done & (st.n_iter < cfg.max_iter)
-        Fy, pullback = jax.vjp(smooth, st.Zy)
-        (Gz,) = pullback(jnp.ones_like(Fy))
-        gW = rmatmul(X, Gz)
-        gb = jnp.sum(Gz, axis=0)
+        active = ~st.done & (st.n_iter < max_iter)
+        Fy, gW, gb, slack = model.grad(st.imgy, st.Wy)
         stepsize = 1.0 / st.L
         Wn = prox_lanes(st.Wy - stepsize[None, :, None] * gW, stepsize)
         bn = st.by - stepsize[:, None] * gb
-        Zn, bn = with_intercept(matmul(X, Wn), bn)
-        Fn = smooth(Zn)
-        dW = Wn - st.Wy
-        Q = Fy + _dot(gW, dW) + 0.5 * st.L * _dot(dW, dW)
-        if mode == "grad":
-            db = bn - st.by
-            Q = Q + jnp.sum(gb * db, axis=-1) + 0.5 * st.L * jnp.sum(db * db, axis=-1)
+        imgn, bn = model.forward(Wn, bn)
+        Fn = model.value(imgn, Wn)
+        dW, db = Wn - st.Wy, bn - st.by
+        quad = _dot(dW, dW) + (jnp.sum(db * db, axis=-1) if mode == "grad" else 0.0)
+        excess = model.excess(Fn, Fy, gW, gb, dW, db, imgn, st.imgy)
         finite = jnp.isfinite(Fn) & jnp.all(jnp.isfinite(Wn), axis=(0, 2))
-        # Rounding in z = X w + b is ~eps |z|, so F carries an error ~eps * sum_i s_i |f'(z_i)| |z_i|.
-        slack = 32 * eps * (jnp.sum(jnp.abs(Gz * st.Zy), axis=(0, 2)) + jnp.abs(Fy))
-        ok = finite & (Fn <= Q + slack)
+        ok = finite & (excess <= 0.5 * st.L * quad + slack)
         accept = active & ok
 
         t_next = 0.5 * (1.0 + jnp.sqrt(1.0 + 4.0 * st.t**2))
@@ -277,7 +352,7 @@ def fista(
         lane = lambda a: a[None, :, None]  # noqa: E731
         Wy = Wn + lane(beta) * (Wn - st.W)
         by = bn + beta[:, None] * (bn - st.b)
-        Zy = Zn + lane(beta) * (Zn - st.Z)
+        imgy = imgn + lane(beta) * (imgn - st.img)
 
         def pick(new: Array, old: Array, axis_lane: int) -> Array:
             shape = [1] * new.ndim
@@ -287,20 +362,20 @@ def fista(
         return st._replace(
             W=pick(Wn, st.W, 1),
             b=pick(bn, st.b, 0),
-            Z=pick(Zn, st.Z, 1),
+            img=pick(imgn, st.img, 1),
             F=pick(Fn, st.F, 0),
             Wy=pick(Wy, st.Wy, 1),
             by=pick(by, st.by, 0),
-            Zy=pick(Zy, st.Zy, 1),
+            imgy=pick(imgy, st.imgy, 1),
             t=pick(t_next, st.t, 0),
             L=jnp.where(active & ~ok, 2.0 * st.L, st.L),
             n_iter=st.n_iter + active.astype(jnp.int32),
         )
 
-    Z0, b0 = with_intercept(matmul(X, W0), b0)
+    img0, b0 = model.forward(W0, b0)
     B = W0.shape[1]
     st = _State(
-        W=W0, b=b0, Z=Z0, F=smooth(Z0), Wy=W0, by=b0, Zy=Z0,
+        W=W0, b=b0, img=img0, F=model.value(img0, W0), Wy=W0, by=b0, imgy=img0,
         t=jnp.ones(B, dtype), L=L0, n_iter=jnp.zeros(B, jnp.int32),
         done=jnp.zeros(B, bool), crit=jnp.full(B, jnp.inf, dtype),
         status=jnp.full(B, Status.MAX_ITER, jnp.int32),
@@ -348,6 +423,48 @@ def setup(X: Array, y: Array, s: Array, loss: Loss, mode: str) -> Setup:
     return Setup(b_null, tol_scale(loss, y, s, b_null), lipschitz(X, s, mode), col_norm)
 
 
+def _gram_model(Xk: Array, y: Array, s_g: Array, mode: str, blk: int) -> tuple[_Gram, Array, Array]:
+    """Gram model of the columns ``Xk (n, k)`` for weight columns ``s_g (n, P)``; lanes repeat ``blk``.
+
+    Returns the model, the weighted column means ``mu (k, P)`` and means ``ybar (P,)`` (zeros without
+    intercept), from which the intercept is ``ybar - mu.w``.
+    """
+    Xs = s_g.T[:, :, None] * Xk[None]  # (P, n, k)
+    G = jnp.einsum("pnk,nl->pkl", Xs, Xk)
+    q = jnp.einsum("pnk,n->kp", Xs, y)
+    yy = jnp.sum(s_g * y[:, None] ** 2, axis=0)
+    mu = jnp.zeros_like(q)
+    ybar = jnp.zeros_like(yy)
+    if mode == "closed":
+        mu, ybar = Xk.T @ s_g, y @ s_g
+        G = G - jnp.einsum("kp,lp->pkl", mu, mu)
+        q = q - mu * ybar
+        yy = yy - ybar**2
+    lanes = lambda a, axis: jnp.repeat(a, blk, axis=axis)  # noqa: E731
+    return _Gram(G, lanes(q, 1), lanes(yy, 0)), mu, ybar
+
+
+def _power(G: Array, n_power: int = 40) -> Array:
+    """Largest eigenvalue of each symmetric positive semi-definite ``G (P, k, k)``."""
+    v = jax.random.normal(jax.random.PRNGKey(0), G.shape[:2], G.dtype)
+
+    def body(_: int, v: Array) -> Array:
+        w = jnp.einsum("pij,pj->pi", G, v)
+        return w / jnp.maximum(jnp.linalg.norm(w, axis=1, keepdims=True), jnp.finfo(G.dtype).tiny)
+
+    v = jax.lax.fori_loop(0, n_power, body, v / jnp.linalg.norm(v, axis=1, keepdims=True))
+    return jnp.sum(v * jnp.einsum("pij,pj->pi", G, v), axis=1)
+
+
+def capacities(penalty: Penalty, n_samples: int, n_features: int) -> tuple[int, ...]:
+    """Static working-set sizes: buckets below ``n_features`` for sparse penalties, then all features."""
+    from .penalties import _ElasticNetFamily
+
+    if not isinstance(penalty, _ElasticNetFamily):
+        return (n_features,)
+    return tuple(k for k in (64, 256, 1024) if 2 * k <= n_features) + (n_features,)
+
+
 def run(
     X: Array,
     y: Array,
@@ -359,15 +476,116 @@ def run(
     su: Setup,
     tol: Array,
     cfg: _Config,
-) -> _State:
-    """Solve the ``B`` lanes: ``s (n, B)``, ``W0 (p, B, K)``, ``b0 (B, K)``, ``su`` fields per lane."""
-    Z0 = matmul(X, W0) + b0[None]
-    curv = jnp.max(jnp.where(s > 0, loss._curvature(y, Z0), 0.0), axis=0)
-    L0 = jnp.maximum(1.05 * su.lam * curv, jnp.finfo(X.dtype).tiny)
+    groups: int = 1,
+) -> Solution:
+    """Solve the ``B`` lanes: ``s (n, B)``, ``W0 (p, B, K)``, ``b0 (B, K)``, ``su`` fields per lane.
+
+    The lanes come in ``groups`` consecutive groups of equal size that share their sample weights.
+
+    Working sets: each outer iteration checks the full duality gap and the optimality of every
+    feature, takes the features that are nonzero in some lane plus the largest violators
+    ``max |v_j| / l1_j`` up to a static capacity (the smallest of ``cfg.capacities`` that holds twice
+    the nonzeros), and solves that restricted problem to ``0.3 * tol`` with FISTA, warm-started.
+    Squared loss is solved on the working set's weighted Gram matrix when that is cheaper
+    (``k <= 2 n``): then an iteration costs ``k**2`` per lane instead of ``2 n k``.
+    """
+    n, p = X.shape
+    B = W0.shape[1]
+    K = loss.n_outputs
+    blk = B // groups
+    mode = cfg.intercept
+    dtype = X.dtype
+    tol_abs = tol * su.tol_scale
     root = jnp.sqrt(su.tol_scale)
-    floor = jnp.sqrt(jnp.finfo(X.dtype).eps) * jnp.max(su.col_norm, axis=1, keepdims=True)
+    floor = jnp.sqrt(jnp.finfo(dtype).eps) * jnp.max(su.col_norm, axis=1, keepdims=True)
     R0 = (root[:, None] / jnp.maximum(su.col_norm, floor)).T  # (p, B)
-    return fista(X, y, s, loss, penalty, W0, b0, L0, tol * su.tol_scale, (R0, root), cfg)
+    caps = cfg.capacities or (p,)
+    quadratic = isinstance(loss, SquaredLoss) and mode != "grad"
+    s_g = s.reshape(n, groups, blk)[:, :, 0]
+    full = _Design(X, y, s, loss, mode)
+    l1 = jax.vmap(lambda pen: pen._strengths(p, dtype)[0])(penalty) if len(caps) > 1 else None
+
+    def inner(k: int, W: Array, b: Array, score: Array, curv: Array, tol_in: Array, n_iter: Array):
+        if k == p:
+            idx, Xk, pen, Wk, Rk = None, X, penalty, W, R0
+        else:
+            idx = jnp.sort(jax.lax.top_k(score, k)[1])
+            Xk, pen, Wk, Rk = X[:, idx], penalty.take(idx), W[idx], R0[idx]
+        budget = cfg.max_iter - n_iter
+        if quadratic and k <= 2 * n:
+            model, mu, ybar = _gram_model(Xk, y, s_g, mode, blk)
+            L0 = 1.05 * jnp.repeat(_power(model.G), blk)
+        else:
+            model = _Design(Xk, y, s, loss, mode)
+            L0 = 1.05 * jnp.repeat(lipschitz(Xk, s_g, mode), blk) * curv
+        L0 = jnp.maximum(L0, jnp.finfo(dtype).tiny)
+        st = fista(model, pen, Wk, b, L0, tol_in, budget, (Rk, root), cfg, loss.has_dual)
+        b_new = st.b
+        if isinstance(model, _Gram) and mode == "closed":
+            b_new = (jnp.repeat(ybar, blk) - jnp.sum(jnp.repeat(mu, blk, axis=1) * st.W[..., 0], axis=0))[:, None]
+        W_new = st.W if idx is None else jnp.zeros((p, B, K), dtype).at[idx].set(st.W)
+        return W_new, b_new, n_iter + st.n_iter, st.status
+
+    def check(W: Array, b: Array, n_iter: Array, done: Array, status: Array, crit: Array):
+        Z, b = full.forward(W, b)
+        F = full.value(Z, W)
+        new_crit, v = gap(full, penalty, W, b, Z, F, (R0, root), mode, loss.has_dual,
+                          jnp.ones(B, dtype))  # fmt: skip
+        bad = ~jnp.isfinite(new_crit) | (status == Status.NONFINITE)
+        converged = (new_crit <= tol_abs) & ~bad
+        stop = (converged | bad | (n_iter >= cfg.max_iter)) & ~done
+        new_status = jnp.where(converged, Status.CONVERGED, jnp.where(bad, Status.NONFINITE, Status.MAX_ITER))
+        status = jnp.where(stop, new_status.astype(jnp.int32), status)
+        crit = jnp.where(done, crit, new_crit)
+        curv = jnp.max(jnp.where(s > 0, loss._curvature(y, Z), 0.0), axis=0)
+        return b, done | stop, status, crit, v, curv
+
+    def choose(W: Array, v: Array) -> tuple[Array, Array]:
+        if l1 is None:
+            return jnp.zeros(p, dtype), jnp.zeros((), jnp.int32)
+        lam = l1.T  # (p, B)
+        viol = jnp.max(jnp.abs(v), axis=2)  # (p, B)
+        score = jnp.max(jnp.where(lam > 0, viol / jnp.where(lam > 0, lam, 1.0), jnp.inf), axis=1)
+        forced = jnp.any(W != 0, axis=(1, 2)) | jnp.any(lam == 0, axis=1)
+        score = jnp.where(forced, jnp.inf, score)
+        need = 2 * jnp.sum(forced)
+        branch = jnp.minimum(jnp.searchsorted(jnp.asarray(caps), need), len(caps) - 1)
+        return score, branch.astype(jnp.int32)
+
+    class Outer(NamedTuple):
+        W: Array
+        b: Array
+        n_iter: Array
+        done: Array
+        status: Array
+        crit: Array
+        score: Array
+        branch: Array
+        curv: Array
+        it: Array
+
+    def body(o: Outer) -> Outer:
+        tol_in = jnp.where(o.done, jnp.inf, tol_abs)
+        branches = [
+            (lambda k, t: lambda W, b, sc, cv, ni: inner(k, W, b, sc, cv, t, ni))(k, tol_in if k == p else 0.3 * tol_in)
+            for k in caps
+        ]
+        W, b, n_iter, st_in = jax.lax.switch(o.branch, branches, o.W, o.b, o.score, o.curv, o.n_iter)
+        status = jnp.where(o.done, o.status, jnp.where(st_in == Status.NONFINITE, Status.NONFINITE, o.status))
+        b, done, status, crit, v, curv = check(W, b, n_iter, o.done, status, o.crit)
+        score, branch = choose(W, v)
+        return Outer(W, b, n_iter, done, status, crit, score, branch, curv, o.it + 1)
+
+    n_iter0 = jnp.zeros(B, jnp.int32)
+    status0 = jnp.full(B, Status.MAX_ITER, jnp.int32)
+    b, done, status, crit, v, curv = check(W0, b0, n_iter0, jnp.zeros(B, bool), status0, jnp.full(B, jnp.inf, dtype))
+    score, branch = choose(W0, v)
+    o = Outer(W0, b, n_iter0, done, status, crit, score, branch, curv, jnp.zeros((), jnp.int32))
+    o = jax.lax.while_loop(lambda o: ~jnp.all(o.done) & (o.it < _MAX_OUTER), body, o)
+    return Solution(o.W, o.b, o.n_iter, o.crit, o.status)
+
+
+_MAX_OUTER = 100
 
 
 @functools.partial(jax.jit, static_argnames=("cfg", "B"))
@@ -459,7 +677,7 @@ def solve(
         W0 = jnp.moveaxis(W0.reshape((B, p, K)), 0, 1)
     if intercept_init is not None:
         b0 = jnp.broadcast_to(jnp.asarray(intercept_init, X.dtype).reshape(batch_shape + (-1,)), batch_shape + (K,)).reshape(B, K)
-    cfg = _Config(_intercept_mode(loss, fit_intercept), int(max_iter), int(check_every))
+    cfg = _Config(_intercept_mode(loss, fit_intercept), int(max_iter), int(check_every), capacities(penalty, n, p))
     st = _solve_batched(X, y, s[:, None], loss, pen, W0, b0, jnp.asarray(tol, X.dtype), cfg, B)
     return _result(st, batch_shape, loss, fit_intercept)
 
@@ -479,7 +697,7 @@ def prepare_data(X: Any, y: Any, loss: Loss, sample_weight: Any) -> tuple[Array,
     return X, y, s, loss
 
 
-def _result(st: _State, batch_shape: tuple[int, ...], loss: Loss, fit_intercept: bool) -> Result:
+def _result(st: Solution, batch_shape: tuple[int, ...], loss: Loss, fit_intercept: bool) -> Result:
     K = loss.n_outputs
     coef = jnp.moveaxis(st.W, 1, 0)  # (B, p, K)
     b = st.b

@@ -1,0 +1,256 @@
+"""Path and CV benchmarks: jaxreg against scikit-learn, celer and skglm, measured side by side.
+
+Every solution's duality gap is recomputed in NumPy; a method whose solution misses the tolerance
+anywhere on the path is flagged (``ok = False``) and its time does not count in the ratios.
+
+    python benchmarks/run.py                       # all problems, float64 and float32
+    python benchmarks/run.py --problems wide --dtypes float64 --repeat 1
+    python benchmarks/run.py --scale 0.2           # small sizes for a quick look
+
+Writes ``results.csv``, ``results.md`` and ``results.png`` to ``--out`` (default ``benchmarks/results``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import platform
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import jax
+
+jax.config.update("jax_enable_x64", True)
+
+import numpy as np  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).parent))
+import problems as P  # noqa: E402
+
+import jaxreg as jr  # noqa: E402
+
+TOL = 1e-4
+N_ALPHAS = 100
+EPS = 1e-3
+N_CS = 50
+
+
+def timed(fn, repeat: int):
+    """(first-call seconds, best steady-state seconds, last output)."""
+    t0 = time.perf_counter()
+    out = jax.block_until_ready(fn())
+    first = time.perf_counter() - t0
+    best = first
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        out = jax.block_until_ready(fn())
+        best = min(best, time.perf_counter() - t0)
+    return first, best, out
+
+
+def check_path(prob, alphas, coefs, intercepts, dtype_tol=0.0):
+    """Largest gap / (tol * scale) over the path, computed in float64 NumPy."""
+    gap_fn = P.logistic_gap if prob.kind == "logistic" else P.lasso_gap
+    scale = P.tol_scale(prob.y, prob.kind)
+    worst = 0.0
+    for a, c, b in zip(alphas, coefs, intercepts):
+        worst = max(worst, gap_fn(prob.X, prob.y, np.asarray(c, float), float(b), float(a)) / (TOL * scale))
+    return worst
+
+
+def bench_lasso_path(prob, dtype, repeat, rows):
+    X = prob.X.astype(dtype)
+    y = prob.y.astype(dtype)
+    alphas = np.asarray(jr.path(prob.X, prob.y, alphas=N_ALPHAS, eps=EPS, max_iter=1).alphas)
+    Xc, yc = prob.X - prob.X.mean(0), prob.y - prob.y.mean()
+
+    def add(method, first, steady, coefs, intercepts):
+        worst = check_path(prob, alphas, coefs, intercepts)
+        rows.append(dict(problem=prob.name, shape=f"{prob.X.shape[0]}x{prob.X.shape[1]}", dtype=np.dtype(dtype).name,
+                         method=method, first_s=first, steady_s=steady, worst_gap_over_tol=worst,
+                         ok=bool(worst <= 1.0 + 1e-6)))
+        print(f"  {prob.name:8s} {np.dtype(dtype).name:8s} {method:22s} first {first:8.3f}s  steady {steady:8.3f}s  "
+              f"gap/tol {worst:8.3g}", flush=True)
+
+    f, s, res = timed(lambda: jr.path(X, y, alphas=alphas.astype(dtype), tol=TOL), repeat)
+    add("jaxreg", f, s, np.asarray(res.coef), np.asarray(res.intercept))
+    if dtype != np.float64:
+        return  # the peers compute in float64 only; their rows come from the float64 run
+
+    from sklearn.linear_model import lasso_path
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        f, s, out = timed(lambda: lasso_path(Xc, yc, alphas=alphas, tol=TOL), repeat)
+    coefs = out[1].T
+    add("sklearn.lasso_path", f, s, coefs, prob.y.mean() - coefs @ prob.X.mean(0))
+    try:
+        from celer import celer_path
+    except ImportError:
+        celer_path = None
+    if celer_path is not None:
+        f, s, out = timed(lambda: celer_path(Xc, yc, "lasso", alphas=alphas, tol=TOL), repeat)
+        coefs = out[1].T
+        add("celer", f, s, coefs, prob.y.mean() - coefs @ prob.X.mean(0))
+    try:
+        from skglm import Lasso as SkLasso
+    except ImportError:
+        SkLasso = None
+    if SkLasso is not None:
+        def skglm_path():
+            est = SkLasso(alpha=alphas[0], tol=TOL, fit_intercept=False, warm_start=True)
+            out = []
+            for a in alphas:
+                est.alpha = a
+                out.append(est.fit(Xc, yc).coef_.copy())
+            return np.array(out)
+
+        f, s, coefs = timed(skglm_path, repeat)
+        add("skglm", f, s, coefs, prob.y.mean() - coefs @ prob.X.mean(0))
+
+
+def bench_logistic(prob, dtype, repeat, rows):
+    X = prob.X.astype(dtype)
+    y = prob.y.astype(dtype)
+    n = len(y)
+    amax = float(jr.alpha_max(prob.X, prob.y, jr.LogisticLoss()))
+    alphas = amax * np.logspace(0, np.log10(EPS), N_CS)
+    Cs = 1.0 / (alphas * n)
+
+    def add(method, first, steady, coefs, intercepts):
+        worst = check_path(prob, alphas, coefs, intercepts)
+        rows.append(dict(problem=prob.name, shape=f"{n}x{prob.X.shape[1]}", dtype=np.dtype(dtype).name,
+                         method=method, first_s=first, steady_s=steady, worst_gap_over_tol=worst,
+                         ok=bool(worst <= 1.0 + 1e-6)))
+        print(f"  {prob.name:8s} {np.dtype(dtype).name:8s} {method:22s} first {first:8.3f}s  steady {steady:8.3f}s  "
+              f"gap/tol {worst:8.3g}", flush=True)
+
+    f, s, res = timed(lambda: jr.path(X, y, jr.LogisticLoss(), alphas=alphas.astype(dtype), tol=TOL), repeat)
+    add("jaxreg", f, s, np.asarray(res.coef), np.asarray(res.intercept))
+    if dtype != np.float64:
+        return
+    from sklearn.linear_model import LogisticRegression
+
+    def liblinear_path():
+        out = []
+        for C in Cs:
+            m = LogisticRegression(C=C, l1_ratio=1.0, solver="liblinear", tol=TOL, max_iter=1000).fit(prob.X, prob.y)
+            out.append((m.coef_[0].copy(), m.intercept_[0]))
+        return out
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        f, s, out = timed(liblinear_path, repeat)
+    add("sklearn.liblinear", f, s, np.array([o[0] for o in out]), np.array([o[1] for o in out]))
+
+
+def bench_cv(prob, dtype, repeat, rows):
+    from sklearn.linear_model import LassoCV
+    from sklearn.model_selection import KFold
+
+    X = prob.X.astype(dtype)
+    y = prob.y.astype(dtype)
+    alphas = np.asarray(jr.path(prob.X, prob.y, alphas=N_ALPHAS, eps=EPS, max_iter=1).alphas)
+    kf = KFold(5)
+
+    def add(method, first, steady, alpha, coefs, intercepts, extra_ok=True):
+        worst = check_path(prob, alphas, coefs, intercepts) if coefs is not None else float("nan")
+        ok = bool(extra_ok and (coefs is None or worst <= 1.0 + 1e-6))
+        rows.append(dict(problem="cv5-" + prob.name, shape=f"{prob.X.shape[0]}x{prob.X.shape[1]}",
+                         dtype=np.dtype(dtype).name, method=method, first_s=first, steady_s=steady,
+                         worst_gap_over_tol=worst, ok=ok))
+        print(f"  cv5-{prob.name:4s} {np.dtype(dtype).name:8s} {method:22s} first {first:8.3f}s  steady {steady:8.3f}s  "
+              f"alpha {alpha:.4g}", flush=True)
+
+    f, s, res = timed(lambda: jr.cross_validate(X, y, alphas=alphas.astype(dtype), cv=kf, tol=TOL), repeat)
+    add("jaxreg", f, s, res.alpha_min, np.asarray(res.path.coef), np.asarray(res.path.intercept),
+        extra_ok=bool(np.all(res.fold_converged)))
+    if dtype != np.float64:
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        f, s, m = timed(lambda: LassoCV(alphas=alphas, cv=kf, tol=TOL).fit(prob.X, prob.y), repeat)
+    add("sklearn.LassoCV", f, s, m.alpha_, None, None)
+
+
+def write(rows, out: Path):
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / "results.csv", "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    lines = [
+        f"# jaxreg benchmarks ({platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"jax {jax.__version__}, {jax.devices()[0].platform})",
+        "",
+        f"Path of {N_ALPHAS} alphas down to {EPS} alpha_max (logistic: {N_CS} C values), tol {TOL} "
+        "(scikit-learn's meaning), gaps verified in NumPy. Ratio = jaxreg steady time / peer steady time "
+        "(float64 peers).",
+        "",
+        "| problem | shape | dtype | method | first call (s) | steady (s) | worst gap / tol | ok | jaxreg / this |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        ours = [q for q in rows if q["problem"] == r["problem"] and q["method"] == "jaxreg" and q["dtype"] == "float64"]
+        ratio = ""
+        if r["method"] != "jaxreg" and ours and r["ok"]:
+            ratio = f"{ours[0]['steady_s'] / r['steady_s']:.2f}"
+        lines.append(
+            f"| {r['problem']} | {r['shape']} | {r['dtype']} | {r['method']} | {r['first_s']:.3f} | "
+            f"{r['steady_s']:.3f} | {r['worst_gap_over_tol']:.3g} | {'yes' if r['ok'] else 'NO'} | {ratio} |"
+        )
+    (out / "results.md").write_text("\n".join(lines) + "\n")
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return
+    probs = list(dict.fromkeys(r["problem"] for r in rows))
+    methods = list(dict.fromkeys(r["method"] for r in rows if r["dtype"] == "float64"))
+    fig, ax = plt.subplots(figsize=(8, 4))
+    width = 0.8 / len(methods)
+    for k, m in enumerate(methods):
+        vals = []
+        for pname in probs:
+            hit = [r for r in rows if r["problem"] == pname and r["method"] == m and r["dtype"] == "float64"]
+            vals.append(hit[0]["steady_s"] if hit else np.nan)
+        ax.bar(np.arange(len(probs)) + k * width, vals, width, label=m)
+    ax.set_xticks(np.arange(len(probs)) + 0.4 - width / 2, probs)
+    ax.set_yscale("log")
+    ax.set_ylabel("steady-state time (s, log scale)")
+    ax.set_title("Regularization path, float64, tol 1e-4 (lower is better)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out / "results.png", dpi=110)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--problems", default="wide,tall,square,logistic,cv")
+    ap.add_argument("--dtypes", default="float64,float32")
+    ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--scale", type=float, default=1.0, help="shrink the problem sizes")
+    ap.add_argument("--out", default=str(Path(__file__).parent / "results"))
+    args = ap.parse_args(argv)
+    rows = []
+    for name in args.problems.split(","):
+        prob = P.make("wide" if name == "cv" else name, args.scale)
+        for dt in args.dtypes.split(","):
+            dtype = np.dtype(dt).type
+            if name == "cv":
+                bench_cv(prob, dtype, args.repeat, rows)
+            elif name == "logistic":
+                bench_logistic(prob, dtype, args.repeat, rows)
+            else:
+                bench_lasso_path(prob, dtype, args.repeat, rows)
+    write(rows, Path(args.out))
+    print((Path(args.out) / "results.md").read_text())
+
+
+if __name__ == "__main__":
+    main()
