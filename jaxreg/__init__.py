@@ -1,7 +1,7 @@
 """jaxreg: L1, L2 and elastic-net regularization for JAX, fit in parallel over alphas and folds."""
 
 from .losses import HuberLoss, LogisticLoss, Loss, MultinomialLoss, PoissonLoss, SquaredLoss
-from .penalties import L1, L2, ElasticNet, GroupLasso, Penalty
+from .penalties import L1, L2, ElasticNet, GroupLasso, Penalty, tree_prox, tree_value
 from .solvers import Result, Status, solve
 
 __version__ = "0.1.0"
@@ -12,6 +12,8 @@ __all__ = [
     "ElasticNet",
     "GroupLasso",
     "Penalty",
+    "tree_value",
+    "tree_prox",
     "Loss",
     "SquaredLoss",
     "LogisticLoss",
