@@ -584,7 +584,7 @@ class GroupLasso(Penalty):
 
 
 #: Newton steps of the group-lasso prox in a diagonal metric (monotone, quadratic convergence).
-_NEWTON_STEPS = 20
+_NEWTON_STEPS = 12
 
 
 @jax.custom_jvp
