@@ -81,8 +81,12 @@ def _learning_rate(learning_rate: LearningRate, count: Array) -> ArrayLike:
 
 
 def _as_updates(new_params: Any, params: Any, updates: Any) -> Any:
-    """``new_params - params`` in the updates' dtypes; zeros of the prox stay exact after ``apply_updates``."""
-    return jax.tree_util.tree_map(lambda z, p, u: jnp.asarray(z - p, jnp.result_type(u)), new_params, params, updates)
+    """``new_params - params`` in the updates' dtypes.
+
+    A zero of the prox stays exact after ``optax.apply_updates``: ``p + (0 - p) == 0`` in floating point.
+    """
+    diff = lambda z, p, u: jnp.asarray(z - p, jnp.result_type(u))  # noqa: E731
+    return jax.tree_util.tree_map(diff, new_params, params, updates)
 
 
 def proximal(penalties: Any, learning_rate: LearningRate) -> optax.GradientTransformation:
@@ -97,7 +101,10 @@ def proximal(penalties: Any, learning_rate: LearningRate) -> optax.GradientTrans
     as optax's schedules are) or the constant ``learning_rate``, and ``g = tree_value(penalties, .)``.
     After ``optax.apply_updates`` the parameters are ``prox(w + u)``, with the exact zeros of the
     prox.  ``optax.chain(optax.sgd(lr), proximal(g, lr))`` is proximal gradient descent on
-    ``loss + g`` (use the same ``lr``); after Adam see the module docstring and :func:`proximal_adam`.
+    ``loss + g`` (use the same ``lr``).  After ``optax.sgd(lr, momentum=beta)`` (heavy ball or
+    Nesterov) the velocity tends to ``grad / (1 - beta)``: use ``proximal(g, lr / (1 - beta))`` so
+    that fixed points are those of ``loss + g``.  After Adam see the module docstring and
+    :func:`proximal_adam`.
 
     Pure ``jnp`` on the leaves: works under ``jit``, ``vmap``, ``pmap`` and with sharded parameters
     (the prox is elementwise, or a reduction within each group).  The penalties' hyper-parameters are
@@ -135,7 +142,8 @@ def proximal(penalties: Any, learning_rate: LearningRate) -> optax.GradientTrans
         step = _learning_rate(learning_rate, state.count)
         moved = jax.tree_util.tree_map(lambda p, u: p + u, params, updates)
         new_params = tree_prox(penalties, moved, step)
-        return _as_updates(new_params, params, updates), ProximalState(optax.safe_int32_increment(state.count))
+        count = optax.safe_int32_increment(state.count)
+        return _as_updates(new_params, params, updates), ProximalState(count=count)
 
     return optax.GradientTransformation(init_fn, update_fn)
 

@@ -81,24 +81,15 @@ def _is_leaf(w: Any) -> bool:
     return len(leaves) == 1 and leaves[0] is w
 
 
-def _on_vector(fn: Callable[[Array, Any], Array], w: Any, step: Any) -> Array:
-    """``fn(w, step)`` with a 0-d ``w`` (and a 0-d per-coordinate ``step``) seen as shape ``(1,)``."""
-    w = jnp.asarray(w)
-    if w.ndim:
-        return fn(w, step)
-    if step is not None and jnp.ndim(step):
-        step = jnp.reshape(step, (1,))
-    return jnp.reshape(fn(jnp.reshape(w, (1,)), step), ())
-
-
 def _leafwise_value(method: Callable[[Any, Array], Array]) -> Callable[[Any, Any], Array]:
     """Extend ``value(w)`` from one array to a pytree of arrays: the sum over the leaves."""
 
     @functools.wraps(method)
     def value(self: Penalty, w: Any) -> Array:
         if _is_leaf(w):
-            return _on_vector(lambda x, _: method(self, x), w, None)
-        parts = [_on_vector(lambda x, _: method(self, self._check_leaf(x)), x, None) for x in jax.tree_util.tree_leaves(w)]
+            return method(self, jnp.atleast_1d(w))
+        leaves = [self._check_leaf(jnp.atleast_1d(x)) for x in jax.tree_util.tree_leaves(w)]
+        parts = [method(self, x) for x in leaves]
         return functools.reduce(operator.add, parts) if parts else jnp.asarray(0.0)
 
     return value
@@ -107,14 +98,22 @@ def _leafwise_value(method: Callable[[Any, Array], Array]) -> Callable[[Any, Any
 def _leafwise_prox(method: Callable[[Any, Array, Any], Array]) -> Callable[[Any, Any, Any], Any]:
     """Extend ``prox(w, step)`` to a pytree ``w``: leaf by leaf, ``step`` shared or a matching pytree."""
 
+    def on_leaf(self: Penalty, x: Any, step: Any, check: bool) -> Array:
+        x = jnp.asarray(x)
+        if check:
+            self._check_leaf(jnp.atleast_1d(x))
+        if x.ndim:
+            return method(self, x, step)
+        # a 0-d parameter is one coordinate; its per-coordinate step is 0-d too
+        return jnp.reshape(method(self, jnp.reshape(x, (1,)), step), ())
+
     @functools.wraps(method)
     def prox(self: Penalty, w: Any, step: Any) -> Any:
         if _is_leaf(w):
-            return _on_vector(lambda x, st: method(self, x, st), w, step)
-        one = lambda x, st: _on_vector(lambda x_, st_: method(self, self._check_leaf(x_), st_), x, st)  # noqa: E731
+            return on_leaf(self, w, step, check=False)
         if _is_leaf(step):
-            return jax.tree_util.tree_map(lambda x: one(x, step), w)
-        return jax.tree_util.tree_map(one, w, step)
+            return jax.tree_util.tree_map(lambda x: on_leaf(self, x, step, check=True), w)
+        return jax.tree_util.tree_map(lambda x, st: on_leaf(self, x, st, check=True), w, step)
 
     return prox
 
