@@ -367,10 +367,12 @@ class L2(_ElasticNetFamily):
         return jnp.zeros_like(a), a
 
 
-def _normalize_groups(groups: Any) -> tuple[int, ...]:
+def _normalize_groups(groups: Any) -> tuple[int, ...] | None:
     """Group label of every feature, relabelled 0..n_groups-1 in order of first appearance."""
     if isinstance(groups, (int, np.integer)):
         raise TypeError("pass groups as a sequence; use GroupLasso.contiguous(n_features, size)")
+    if groups is None:
+        return None
     items = list(groups)
     if items and isinstance(items[0], (Sequence, np.ndarray)) and not isinstance(items[0], str):
         n = sum(len(g) for g in items)
@@ -435,10 +437,8 @@ class GroupLasso(Penalty):
     positive = False
 
     def __post_init__(self) -> None:
-        groups = self.groups
-        if groups is not None and (not isinstance(groups, tuple) or not all(type(g) is int for g in groups)):
-            object.__setattr__(self, "groups", _normalize_groups(groups))
-        object.__setattr__(self, "axis", operator.index(self.axis))
+        if not isinstance(self.groups, tuple) or not all(type(g) is int for g in self.groups):
+            object.__setattr__(self, "groups", _normalize_groups(self.groups))
 
     @classmethod
     def contiguous(cls, n_features: int, size: int, alpha: ArrayLike = 1.0, **kw: Any) -> GroupLasso:
@@ -456,12 +456,16 @@ class GroupLasso(Penalty):
         return n_features if self.groups is None else self.n_groups
 
     def _axis(self, w: Array) -> int:
-        if not -w.ndim <= self.axis < w.ndim:
+        if not isinstance(self.axis, (int, np.integer)) or not -w.ndim <= self.axis < w.ndim:
             raise ValueError(f"GroupLasso(axis={self.axis}) does not fit w of shape {w.shape}")
         return self.axis % w.ndim
 
-    def _ids(self, w: Array) -> np.ndarray:
-        """Group of every index of ``w`` along ``axis``."""
+    def _ids(self, w: Array | None = None) -> np.ndarray:
+        """Group of every index of ``w`` along ``axis`` (without ``w``: the explicit ``groups``)."""
+        if w is None:
+            if self.groups is None:
+                raise ValueError("GroupLasso(groups=None) has one group per index along axis: pass w")
+            return np.asarray(self.groups, dtype=np.int32)
         n = w.shape[self._axis(w)]
         if self.groups is None:
             return np.arange(n, dtype=np.int32)
@@ -478,11 +482,12 @@ class GroupLasso(Penalty):
         wt = jnp.ones(sizes.size, dtype) if self.weights is None else jnp.asarray(self.weights, dtype)
         return jnp.asarray(self.alpha, dtype) * wt * jnp.asarray(np.sqrt(sizes), dtype)
 
-    def _group_sum(self, a: Array, ids: np.ndarray) -> Array:
-        """Sum of ``a`` (shaped like ``w``) over each group."""
-        a = jnp.moveaxis(a, self._axis(a), 0)
-        a = a if a.ndim == 1 else jnp.sum(a, axis=tuple(range(1, a.ndim)))
-        return jax.ops.segment_sum(a, jnp.asarray(ids), num_segments=int(ids.max(initial=-1)) + 1)
+    def _group_sq_norms(self, w: Array) -> Array:
+        """``||w_g||**2`` for every group."""
+        ids = self._ids(w)
+        sq = jnp.moveaxis(w**2, self._axis(w), 0)
+        sq = sq if sq.ndim == 1 else jnp.sum(sq, axis=tuple(range(1, sq.ndim)))
+        return jax.ops.segment_sum(sq, jnp.asarray(ids), num_segments=int(ids.max(initial=-1)) + 1)
 
     def _along(self, per_group: Array, ids: np.ndarray, w: Array) -> Array:
         """A per-group array spread over ``w``'s indices along ``axis``, broadcastable against ``w``."""
@@ -494,7 +499,7 @@ class GroupLasso(Penalty):
     def value(self, w: ArrayLike) -> Array:
         w = jnp.asarray(w)
         ids = self._ids(w)
-        norms = _safe_sqrt(self._group_sum(w**2, ids))
+        norms = _safe_sqrt(self._group_sq_norms(w))
         return jnp.sum(self._group_strength(ids, w.dtype) * norms)
 
     @_leafwise_prox
@@ -514,7 +519,7 @@ class GroupLasso(Penalty):
         step = jnp.asarray(step, w.dtype)
         if step.ndim:
             return self._prox_metric(w, jnp.broadcast_to(step, w.shape), ids, lam)
-        norms = _safe_sqrt(self._group_sum(w**2, ids))
+        norms = _safe_sqrt(self._group_sq_norms(w))
         thresh = step * lam
         shrink = jnp.maximum(1.0 - _safe_divide(thresh, norms), 0.0)
         shrink = jnp.where(norms > thresh, shrink, 0.0)
@@ -562,7 +567,7 @@ class GroupLasso(Penalty):
         v = jnp.asarray(v)
         ids = self._ids(v)
         lam = self._group_strength(ids, v.dtype)
-        norms = _safe_sqrt(self._group_sum(v**2, ids))
+        norms = _safe_sqrt(self._group_sq_norms(v))
         ratio = jnp.where(lam > 0, _safe_divide(norms, lam), 0.0)
         c = 1.0 / jnp.maximum(jnp.max(ratio, initial=0.0), 1.0)
         return c, jnp.zeros((), v.dtype)
@@ -572,7 +577,7 @@ class GroupLasso(Penalty):
         ids = self._ids(v)
         unit = dataclasses.replace(self, alpha=jnp.ones((), v.dtype))
         lam = unit._group_strength(ids, v.dtype)
-        norms = _safe_sqrt(self._group_sum(v**2, ids))
+        norms = _safe_sqrt(self._group_sq_norms(v))
         return jnp.max(_safe_divide(norms, lam), initial=0.0)
 
     def unpenalized(self, w: ArrayLike) -> Array:
