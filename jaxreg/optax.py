@@ -7,8 +7,8 @@ gradient and applies its closed-form prox after the gradient step, which gives e
     w_next = prox_{lr * g}(w - lr * grad f(w))
 
 :func:`proximal` is that prox step as an :class:`optax.GradientTransformation` to chain after any
-optimizer; ``optax.chain(optax.sgd(lr), proximal(penalties, lr))`` is proximal gradient descent (ISTA,
-and with ``momentum`` in ``sgd`` an inertial variant).  ``penalties`` is one penalty for every leaf or a
+optimizer; ``optax.chain(optax.sgd(lr), proximal(penalties, lr))`` is proximal gradient descent (ISTA;
+for ``sgd`` with momentum see :func:`proximal`).  ``penalties`` is one penalty for every leaf or a
 pytree of penalties matching the parameters (``None`` = unpenalized), see :func:`jaxreg.tree_prox`;
 :func:`jaxreg.tree_value` gives the matching penalty value for logging the objective.
 
@@ -16,11 +16,11 @@ After an adaptive optimizer.  ``optax.chain(optax.adam(lr), proximal(g, lr))`` t
 ``u = -lr * m_hat / d`` (``d = sqrt(v_hat) + eps``) and then the Euclidean prox with the base
 learning rate, ``w_next = prox_{lr * g}(w + u)``.  Its fixed points satisfy ``m_hat / d in -dg(w)``:
 the penalty acts *decoupled* from the loss, as weight decay does in AdamW (with ``L2(alpha)`` it is
-AdamW's decay ``w * (1 - lr * alpha)`` up to ``O((lr * alpha)**2)``), and relative to the loss its
-strength on coordinate ``j`` is rescaled by ``d_j``, which moves during training.  Sparsity still comes
-out exact, but the limit is not a minimizer of ``loss + g``.
+AdamW's decay ``w - lr * alpha * w`` to first order in ``lr``), and relative to the loss its strength
+on coordinate ``j`` is rescaled by ``d_j``, which moves during training.  Zeros are still exact, but
+the fixed points are in general not stationary points of ``loss + g``.
 
-:func:`proximal_adam` is the sound per-coordinate variant: the prox is taken in Adam's own metric,
+:func:`proximal_adam` is the sound per-coordinate variant: the prox is taken in Adam's own metric::
 
     w_next = argmin_z  m_hat . (z - w) + sum_j d_j / (2 * lr) * (z_j - w_j)**2 + g(z),
 
@@ -167,10 +167,10 @@ def proximal_adam(
               = \operatorname{prox}^{\,\eta_t / d}_{g}\big(w_t - \eta_t\, \hat m / d\big),
 
     the prox with per-coordinate steps ``eta_t / d_j`` (see :meth:`jaxreg.Penalty.prox`): closed
-    form for L1, L2 and ElasticNet, a few Newton steps per group for GroupLasso.  Without a penalty
-    it is exactly ``optax.adam``.  Fixed points satisfy ``-m_hat in dg(w)``: first-order optimality
-    of ``loss + g`` (see the module docstring for the difference with chaining
-    ``optax.adam`` and :func:`proximal`).
+    form for L1, L2 and ElasticNet, a few Newton steps per group for GroupLasso.  With
+    ``penalties=None`` it is ``optax.adam`` (up to rounding).  Fixed points satisfy
+    ``-m_hat in dg(w)``: first-order optimality of ``loss + g`` (see the module docstring for the
+    difference with chaining ``optax.adam`` and :func:`proximal`).
 
     Args:
       penalties: as in :func:`proximal`.
