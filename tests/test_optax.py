@@ -389,7 +389,7 @@ def test_mlp_proximal_adam_with_group_lasso(mlp_task):
 
 
 @pytest.mark.parametrize(
-    "penalty", [jr.L1(alpha=1e-3), jr.GroupLasso(alpha=0.03, axis=0)], ids=["L1", "GroupLasso"]
+    "penalty", [jr.L1(alpha=0.01), jr.GroupLasso(alpha=0.03, axis=0)], ids=["L1", "GroupLasso"]
 )
 def test_mlp_penalty_added_to_loss_gives_no_exact_zeros(mlp_task, penalty):
     mse, params0, _ = mlp_task
