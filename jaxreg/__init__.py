@@ -1,7 +1,7 @@
 """jaxreg: L1, L2 and elastic-net regularization for JAX, fit in parallel over alphas and folds."""
 
 from .losses import HuberLoss, LogisticLoss, Loss, MultinomialLoss, PoissonLoss, SquaredLoss
-from .penalties import L1, L2, ElasticNet, GroupLasso, Penalty
+from .penalties import L1, L2, ElasticNet, GroupLasso, Penalty, tree_prox, tree_value
 from .cv import CVResult, cross_validate
 from .path import PathResult, alpha_grid, alpha_max, path
 from .solvers import Result, Status, solve
@@ -14,6 +14,8 @@ __all__ = [
     "ElasticNet",
     "GroupLasso",
     "Penalty",
+    "tree_value",
+    "tree_prox",
     "Loss",
     "SquaredLoss",
     "LogisticLoss",
