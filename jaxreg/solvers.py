@@ -462,7 +462,7 @@ def capacities(penalty: Penalty, n_samples: int, n_features: int) -> tuple[int, 
 
     if not isinstance(penalty, _ElasticNetFamily):
         return (n_features,)
-    return tuple(k for k in (64, 256, 1024) if 2 * k <= n_features) + (n_features,)
+    return tuple(k for k in (64, 128, 256, 512, 1024, 2048, 4096) if 2 * k <= n_features) + (n_features,)
 
 
 def run(
@@ -548,7 +548,8 @@ def run(
         score = jnp.max(jnp.where(lam > 0, viol / jnp.where(lam > 0, lam, 1.0), jnp.inf), axis=1)
         forced = jnp.any(W != 0, axis=(1, 2)) | jnp.any(lam == 0, axis=1)
         score = jnp.where(forced, jnp.inf, score)
-        need = 2 * jnp.sum(forced)
+        nnz = jnp.sum(forced)
+        need = nnz + jnp.maximum(nnz // 2, 32)
         branch = jnp.minimum(jnp.searchsorted(jnp.asarray(caps), need), len(caps) - 1)
         return score, branch.astype(jnp.int32)
 
