@@ -405,11 +405,10 @@ def tol_scale(loss: Loss, y: Array, s: Array, b0: Array) -> Array:
 
 
 class Setup(NamedTuple):
-    """Per weight column quantities a solve needs once: ``(S, K)``, ``(S,)``, ``(S,)``, ``(S, p)``."""
+    """Per weight column quantities a solve needs once: ``(S, K)``, ``(S,)``, ``(S, p)``."""
 
     b_null: Array  # intercept of the intercept-only model
     tol_scale: Array  # 2 * mean_s f(y, b_null): the unit of ``tol``
-    lam: Array  # largest eigenvalue of the weighted Gram matrix of the design
     col_norm: Array  # (S, p) weighted norms of the (centered, for squared loss) columns
 
 
@@ -420,7 +419,7 @@ def setup(X: Array, y: Array, s: Array, loss: Loss, mode: str) -> Setup:
     if mode == "closed":
         second = second - (X.T @ s) ** 2
     col_norm = jnp.sqrt(jnp.maximum(second, 0.0)).T
-    return Setup(b_null, tol_scale(loss, y, s, b_null), lipschitz(X, s, mode), col_norm)
+    return Setup(b_null, tol_scale(loss, y, s, b_null), col_norm)
 
 
 def _gram_model(Xk: Array, y: Array, s_g: Array, mode: str, blk: int) -> tuple[_Gram, Array, Array]:
@@ -502,7 +501,12 @@ def run(
     caps = cfg.capacities or (p,)
     quadratic = isinstance(loss, SquaredLoss) and mode != "grad"
     s_g = s.reshape(n, groups, blk)[:, :, 0]
-    full = _Design(X, y, s, loss, mode)
+    # Squared loss with n >= p: one weighted Gram matrix per group replaces X in every later step.
+    precompute = quadratic and n >= p
+    if precompute:
+        full, mu_full, ybar_full = _gram_model(X, y, s_g, mode, blk)
+    else:
+        full = _Design(X, y, s, loss, mode)
     l1 = jax.vmap(lambda pen: pen._strengths(p, dtype)[0])(penalty) if len(caps) > 1 else None
 
     def inner(k: int, W: Array, b: Array, score: Array, curv: Array, tol_in: Array, n_iter: Array):
@@ -512,7 +516,14 @@ def run(
             idx = jnp.sort(jax.lax.top_k(score, k)[1])
             Xk, pen, Wk, Rk = X[:, idx], penalty.take(idx), W[idx], R0[idx]
         budget = cfg.max_iter - n_iter
-        if quadratic and k <= 2 * n:
+        if precompute:
+            if idx is None:
+                model, mu, ybar = full, mu_full, ybar_full
+            else:
+                model = _Gram(full.G[:, idx][:, :, idx], full.q[idx], full.yy)
+                mu, ybar = mu_full[idx], ybar_full
+            L0 = 1.05 * jnp.repeat(_power(model.G), blk)
+        elif quadratic and k <= 2 * n:
             model, mu, ybar = _gram_model(Xk, y, s_g, mode, blk)
             L0 = 1.05 * jnp.repeat(_power(model.G), blk)
         else:
@@ -529,6 +540,8 @@ def run(
     def check(W: Array, b: Array, n_iter: Array, done: Array, status: Array, crit: Array):
         Z, b = full.forward(W, b)
         F = full.value(Z, W)
+        if precompute and mode == "closed":
+            b = (jnp.repeat(ybar_full, blk) - jnp.sum(jnp.repeat(mu_full, blk, axis=1) * W[..., 0], axis=0))[:, None]
         new_crit, v = gap(full, penalty, W, b, Z, F, (R0, root), mode, loss.has_dual,
                           jnp.ones(B, dtype))  # fmt: skip
         bad = ~jnp.isfinite(new_crit) | (status == Status.NONFINITE)
@@ -537,7 +550,10 @@ def run(
         new_status = jnp.where(converged, Status.CONVERGED, jnp.where(bad, Status.NONFINITE, Status.MAX_ITER))
         status = jnp.where(stop, new_status.astype(jnp.int32), status)
         crit = jnp.where(done, crit, new_crit)
-        curv = jnp.max(jnp.where(s > 0, loss._curvature(y, Z), 0.0), axis=0)
+        if quadratic:
+            curv = jnp.ones(B, dtype)
+        else:
+            curv = jnp.max(jnp.where(s > 0, loss._curvature(y, Z), 0.0), axis=0)
         return b, done | stop, status, crit, v, curv
 
     def choose(W: Array, v: Array) -> tuple[Array, Array]:
