@@ -134,7 +134,7 @@ def alpha_max(
       >>> import numpy as np, jaxreg as jr
       >>> X = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]); y = np.array([1.0, 2.0, 0.0])
       >>> round(float(jr.alpha_max(X, y)), 6)
-      0.444444
+      0.333333
     """
     loss = SquaredLoss() if loss is None else loss
     penalty = L1() if penalty is None else penalty
