@@ -268,6 +268,7 @@ def _run_path(args: argparse.Namespace) -> int:
         mean, scale = _standardization(X, args.standardize)
         Xs = (X - mean) / scale
     loss, penalty = _model(args)
+    os.makedirs(args.out, exist_ok=True)  # before the fit: an unwritable --out fails at once
     fit_name = f"fitting {args.alphas} alphas" + (f" x ({args.cv} folds + full data)" if args.cv else "")
     with jax.enable_x64(not args.float32), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -275,7 +276,6 @@ def _run_path(args: argparse.Namespace) -> int:
             fit = _fit(args, Xs, y, loss, penalty)
     notes = [" ".join(str(w.message).split()) for w in caught if issubclass(w.category, UserWarning)]
     notes += _convergence_notes(fit, args)
-    os.makedirs(args.out, exist_ok=True)
     with progress.stage("writing tables"):
         report = _Report(args, data, source, mean, scale, fit)
         files = report.write_tables()
