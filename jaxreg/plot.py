@@ -152,14 +152,14 @@ def plot_path(
 
     order = np.argsort(-np.max(np.abs(coef), axis=0), kind="stable")
     labelled = set(order[:max_labels].tolist())
-    colors = _feature_colors(len(labelled))
+    colors = _feature_colors(p, order[:max_labels])
     xs = alphas if x == "log_alpha" else np.sum(np.abs(coef), axis=1)
     ax.axhline(0.0, color="0.75", linewidth=0.8, zorder=0)
     for j in range(p):
         if j not in labelled:
             ax.plot(xs, coef[:, j], color="0.7", linewidth=0.7, zorder=1)
-    for color, j in zip(colors, order[:max_labels]):
-        ax.plot(xs, coef[:, j], color=color, linewidth=1.6, label=names[j], zorder=2)
+    for j in order[:max_labels]:
+        ax.plot(xs, coef[:, j], color=colors[j], linewidth=1.6, label=names[j], zorder=2)
     if x == "log_alpha":
         _alpha_axis(ax, alphas)
     else:
@@ -180,11 +180,15 @@ def plot_path(
     return ax
 
 
-def _feature_colors(n: int) -> list[Any]:
+def _feature_colors(n_features: int, labelled: np.ndarray) -> dict[int, Any]:
+    """Color of each labelled feature: by feature index when there are at most 20 features (so that
+    a feature has the same color in every panel of a figure), else by rank."""
     import matplotlib
 
+    by_index = n_features <= 20
+    n = n_features if by_index else len(labelled)
     cmap = matplotlib.colormaps["tab10" if n <= 10 else "tab20"]
-    return [cmap(i % cmap.N) for i in range(n)]
+    return {int(j): cmap((int(j) if by_index else r) % cmap.N) for r, j in enumerate(labelled)}
 
 
 def _l1_at(alphas: np.ndarray, l1: np.ndarray, alpha: float) -> float:
