@@ -122,10 +122,10 @@ def plot_path(
       >>> import numpy as np, jaxreg as jr
       >>> from jaxreg.plot import plot_path
       >>> rng = np.random.default_rng(0)
-      >>> X = rng.standard_normal((50, 4)); y = X[:, 0] + 0.1 * rng.standard_normal(50)
-      >>> ax = plot_path(jr.path(X, y, alphas=20), ["a", "b", "c", "d"])
-      >>> len(ax.get_lines()) >= 4
-      True
+      >>> X = rng.standard_normal((40, 8)); y = X[:, 0] - X[:, 1] + 0.1 * rng.standard_normal(40)
+      >>> ax = plot_path(jr.path(X, y, alphas=20), [f"x{j}" for j in range(8)], max_labels=2)
+      >>> sorted(t.get_text() for t in ax.get_legend().get_texts())
+      ['x0', 'x1']
     """
     if x not in ("log_alpha", "l1_norm"):
         raise ValueError(f"x must be 'log_alpha' or 'l1_norm', got {x!r}")
@@ -223,7 +223,7 @@ def plot_cv(
       >>> import numpy as np, jaxreg as jr
       >>> from jaxreg.plot import plot_cv
       >>> rng = np.random.default_rng(0)
-      >>> X = rng.standard_normal((60, 5)); y = X[:, 0] + 0.5 * rng.standard_normal(60)
+      >>> X = rng.standard_normal((60, 10)); y = X[:, 0] + 0.5 * rng.standard_normal(60)
       >>> ax = plot_cv(jr.cross_validate(X, y, alphas=20, cv=3))
       >>> ax.get_ylabel()
       'mean squared error (3-fold CV)'
