@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import csv
 import itertools
 import json
 import os
@@ -35,7 +36,14 @@ import warnings
 from collections.abc import Iterator, Sequence
 from typing import Any, TextIO
 
+import jax
 import numpy as np
+
+from . import __version__, datasets
+from .cv import cross_validate
+from .losses import LogisticLoss, PoissonLoss, SquaredLoss
+from .path import alpha_grid, alpha_max, path
+from .penalties import L1, L2, ElasticNet
 
 __all__ = ["main"]
 
@@ -57,8 +65,6 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parser() -> argparse.ArgumentParser:
-    from . import __version__
-
     parser = _Parser(prog="jaxreg", description="Regularization paths with cross-validation, fit with JAX.")
     parser.add_argument("--version", action="version", version=f"jaxreg {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -168,14 +174,12 @@ class Progress:
         number = self.done + 1
         start = time.monotonic()
         stop = threading.Event()
-        lock = threading.Lock()
 
         def tick() -> None:
             for spin in itertools.cycle("|/-\\"):
                 if stop.wait(0.2):
                     return
-                with lock:
-                    self._draw(number, name, time.monotonic() - start, spin)
+                self._draw(number, name, time.monotonic() - start, spin)
 
         self._draw(number, name, 0.0, " ")
         thread = threading.Thread(target=tick, daemon=True)
@@ -220,9 +224,7 @@ def _check_options(args: argparse.Namespace) -> None:
         raise UsageError(f"--max-iter must be positive, got {args.max_iter}")
 
 
-def _load(args: argparse.Namespace) -> tuple[Any, str]:
-    from . import datasets
-
+def _load(args: argparse.Namespace) -> tuple[datasets.Dataset, str]:
     if args.data is None:
         data = datasets.load_diabetes()
         if args.target not in (None, data.target_name):
@@ -236,29 +238,23 @@ def _load(args: argparse.Namespace) -> tuple[Any, str]:
 
 
 def _model(args: argparse.Namespace) -> tuple[Any, Any]:
-    import jaxreg as jr
-
-    loss = {"squared": jr.SquaredLoss, "logistic": jr.LogisticLoss, "poisson": jr.PoissonLoss}[args.loss]()
+    loss = {"squared": SquaredLoss, "logistic": LogisticLoss, "poisson": PoissonLoss}[args.loss]()
     if args.penalty == "l1":
-        return loss, jr.L1()
+        return loss, L1()
     if args.penalty == "l2":
-        return loss, jr.L2()
-    return loss, jr.ElasticNet(l1_ratio=0.5 if args.l1_ratio is None else args.l1_ratio)
+        return loss, L2()
+    return loss, ElasticNet(l1_ratio=0.5 if args.l1_ratio is None else args.l1_ratio)
 
 
 def _alphas(args: argparse.Namespace, X: Any, y: Any, loss: Any, penalty: Any) -> Any:
     """``args.alphas`` (jaxreg picks the grid) or, for ridge, an explicit grid."""
-    import jaxreg as jr
-
     if args.penalty != "l2":
         return args.alphas
-    a_max = jr.alpha_max(X, y, loss, jr.ElasticNet(l1_ratio=_RIDGE_L1_RATIO))
-    return np.asarray(jr.alpha_grid(a_max, args.alphas, args.eps * _RIDGE_L1_RATIO))
+    a_max = alpha_max(X, y, loss, ElasticNet(l1_ratio=_RIDGE_L1_RATIO))
+    return np.asarray(alpha_grid(a_max, args.alphas, args.eps * _RIDGE_L1_RATIO))
 
 
 def _run_path(args: argparse.Namespace) -> int:
-    import jax
-
     _check_options(args)
     show = not args.quiet
     progress = Progress(4, enabled=show and sys.stderr.isatty())
@@ -308,8 +304,6 @@ def _standardization(X: np.ndarray, standardize: bool) -> tuple[np.ndarray, np.n
 
 
 def _fit(args: argparse.Namespace, X: np.ndarray, y: np.ndarray, loss: Any, penalty: Any) -> Any:
-    import jaxreg as jr
-
     dtype = np.float32 if args.float32 else np.float64
     X = X.astype(dtype)
     y = y.astype(dtype)
@@ -318,12 +312,13 @@ def _fit(args: argparse.Namespace, X: np.ndarray, y: np.ndarray, loss: Any, pena
     if args.cv:
         if args.cv > X.shape[0]:
             raise UsageError(f"--cv {args.cv} is more folds than the {X.shape[0]} samples")
-        return jr.cross_validate(
-            X, y, loss, penalty, cv=args.cv, shuffle=True, random_state=args.seed, scoring=args.scoring, **common
+        return cross_validate(
+            X, y, loss, penalty, cv=args.cv, shuffle=True, random_state=args.seed, scoring=args.scoring,
+            **common,
         )
     if args.scoring is not None:
         raise UsageError("--scoring needs cross-validation (--cv K with K >= 2)")
-    return jr.path(X, y, loss, penalty, **common)
+    return path(X, y, loss, penalty, **common)
 
 
 def _convergence_notes(fit: Any, args: argparse.Namespace) -> list[str]:
@@ -470,9 +465,11 @@ class _Report:
             cols = [self.alphas.size - 1]
             head = ["coefficients (original scale)", "at the smallest alpha"]
         lines.append("")
-        lines += _coef_table(head, self.names, self.coef[cols].T, self.intercept[cols], self.coef_std[cols[0]])
+        importance = self.coef_std[cols[0]]  # order rows by the size of the standardized coefficient
+        lines += _coef_table(head, self.names, self.coef[cols].T, self.intercept[cols], importance)
         lines.append("")
-        lines.append("wrote      " + ", ".join(files + [self._file("summary.json"), self._file("summary.txt")]))
+        written = files + [self._file("summary.json"), self._file("summary.txt")]
+        lines.append("wrote      " + ", ".join(written))
         return "\n".join(lines) + "\n"
 
     def write_summary(self, text: str, files: list[str]) -> None:
@@ -505,12 +502,13 @@ def _num(x: float) -> str:
     return "0" if x == 0 else f"{x:.4g}"
 
 
-def _write_csv(path: str, header: list[str], rows: np.ndarray) -> None:
-    import csv
-
-    with open(path, "w", newline="", encoding="utf-8") as f:
+def _write_csv(filename: str, header: list[str], rows: np.ndarray) -> None:
+    with open(filename, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f, lineterminator="\n")
         w.writerow(header)
-        for row in rows:
-            w.writerow([repr(float(v)) if not float(v).is_integer() or abs(v) > 1e15 else str(int(v))
-                        for v in row])
+        w.writerows([_cell(float(v)) for v in row] for row in rows)
+
+
+def _cell(v: float) -> str:
+    """Integers (counts, exact zeros) without a decimal point; other values with full precision."""
+    return str(int(v)) if v.is_integer() and abs(v) < 1e15 else repr(v)

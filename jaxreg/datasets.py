@@ -135,7 +135,9 @@ def _parse(f: io.TextIOBase, name: str, target: str) -> Dataset:
 def _number(cell: str, name: str, line: int, column: str) -> float:
     text = cell.strip()
     if not text:
-        raise ValueError(f"{name}, line {line}: empty cell in column {column!r} (missing values are not supported)")
+        raise ValueError(
+            f"{name}, line {line}: empty cell in column {column!r} (missing values are not supported)"
+        )
     try:
         value = float(text)
     except ValueError:

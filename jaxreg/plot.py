@@ -46,7 +46,9 @@ def _is_cv(result: Any) -> bool:
     return hasattr(result, "alpha_min") and hasattr(result, "path")
 
 
-def _select(alphas: np.ndarray, values: np.ndarray, index: int | None, what: str) -> tuple[np.ndarray, np.ndarray]:
+def _select(
+    alphas: np.ndarray, values: np.ndarray, index: int | None, what: str
+) -> tuple[np.ndarray, np.ndarray]:
     """One path out of a grid of l1_ratios: ``alphas (H, A)`` -> ``(A,)``."""
     if alphas.ndim == 1:
         return alphas, values

@@ -160,7 +160,7 @@ def error_line(capsys):
         ("good", ["--target", "y", "--cv", "abc"], "invalid int value: 'abc'"),
         ("good", ["--target", "y", "--loss", "hinge"], "invalid choice: 'hinge'"),
         ("good", ["--target", "y", "--cv", "50"], "more folds than the 4 samples"),
-        ("good", ["--target", "y", "--loss", "logistic", "--cv", "0"], "LogisticLoss: y must hold labels 0 and 1"),
+        ("good", ["--target", "y", "--loss", "logistic", "--cv", "0"], "LogisticLoss: y must hold labels 0"),
         ("good", ["--target", "y", "--loss", "poisson", "--cv", "0"], "PoissonLoss: y must be non-negative"),
     ],
 )

@@ -37,7 +37,8 @@ def test_notebook_starts_with_a_colab_install_cell_and_asserts(name):
 
 def execute(name, tmp_path):
     nb = nbformat.read(os.path.join(NOTEBOOK_DIR, name), as_version=4)
-    client = NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}})
+    resources = {"metadata": {"path": str(tmp_path)}}  # the kernel's working directory
+    client = NotebookClient(nb, timeout=300, kernel_name="python3", resources=resources)
     client.execute()
     return nb
 

@@ -66,7 +66,8 @@ def test_plot_path_marks_cv_alphas_with_counts(cvr):
     assert f"({nnz} nonzero)" in marks["alpha_1se"][1]
     assert ax.get_title() == "lasso"
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert any(t.startswith("alpha_min = ") for t in legend) and any(t.startswith("alpha_1se = ") for t in legend)
+    assert any(t.startswith("alpha_min = ") for t in legend)
+    assert any(t.startswith("alpha_1se = ") for t in legend)
 
 
 def test_plot_path_top_axis_counts_nonzeros(cvr):
