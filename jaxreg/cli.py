@@ -92,14 +92,16 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--eps", type=float, default=1e-3,
                    help="smallest alpha / largest alpha (default 1e-3; for l2, relative to the lasso's "
                         "alpha_max, the grid starting 1000 times higher)")
-    p.add_argument("--scoring", default=None,
+    p.add_argument("--scoring", default=None, metavar="NAME",
                    help="CV score: mse or mae (squared), deviance, misclassification, auc or mse "
                         "(logistic), deviance, mse or mae (poisson); default the first")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random assignment of samples to folds")
+    p.add_argument("--seed", type=int, default=0, metavar="S",
+                   help="seed of the random assignment of samples to folds (default 0)")
     p.add_argument("--no-standardize", dest="standardize", action="store_false",
                    help="fit on the features as given instead of standardized ones")
     p.add_argument("--tol", type=float, default=1e-4, help="duality-gap tolerance (default 1e-4)")
-    p.add_argument("--max-iter", type=int, default=10_000, help="iterations per fit (default 10000)")
+    p.add_argument("--max-iter", type=int, default=10_000, metavar="N",
+                   help="iterations per fit (default 10000)")
     p.add_argument("--float32", action="store_true", help="compute in float32 (default float64)")
     p.add_argument("--out", default="jaxreg-results", metavar="DIR",
                    help="output directory (default ./jaxreg-results)")
