@@ -5,6 +5,7 @@ from .penalties import L1, L2, ElasticNet, GroupLasso, Penalty, tree_prox, tree_
 from .cv import CVResult, cross_validate
 from .path import PathResult, alpha_grid, alpha_max, path
 from .solvers import Result, Status, solve
+from . import datasets
 
 __version__ = "0.1.0"
 
@@ -31,4 +32,5 @@ __all__ = [
     "PathResult",
     "cross_validate",
     "CVResult",
+    "datasets",
 ]

@@ -1,0 +1,5 @@
+"""``python -m jaxreg``: the ``jaxreg`` command."""
+
+from .cli import main
+
+raise SystemExit(main())
