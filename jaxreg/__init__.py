@@ -2,6 +2,7 @@
 
 from .losses import HuberLoss, LogisticLoss, Loss, MultinomialLoss, PoissonLoss, SquaredLoss
 from .penalties import L1, L2, ElasticNet, GroupLasso, Penalty
+from .implicit import degrees_of_freedom, information_criterion
 from .solvers import Result, Status, solve
 
 __version__ = "0.1.0"
@@ -21,4 +22,6 @@ __all__ = [
     "solve",
     "Result",
     "Status",
+    "degrees_of_freedom",
+    "information_criterion",
 ]

@@ -35,6 +35,7 @@ import numpy as np
 from jax.typing import ArrayLike
 
 from . import _validation as V
+from .implicit import differentiable
 from .losses import Loss, SquaredLoss, with_target
 from .penalties import L1, Penalty, check_penalty
 
@@ -417,8 +418,10 @@ def solve(
     if intercept_init is not None:
         b0 = jnp.broadcast_to(jnp.asarray(intercept_init, X.dtype).reshape(batch_shape + (-1,)), batch_shape + (K,)).reshape(B, K)
     cfg = _Config(_intercept_mode(loss, fit_intercept), int(max_iter), int(check_every))
-    st = _solve_batched(X, y, s[:, None], loss, pen, W0, b0, jnp.asarray(tol, X.dtype), cfg, B)
-    return _result(st, batch_shape, loss, fit_intercept)
+    # The loop is never differentiated: coef and intercept get the implicit derivative instead.
+    inputs = jax.lax.stop_gradient((X, y, s[:, None], loss, pen, W0, b0, jnp.asarray(tol, X.dtype)))
+    st = _solve_batched(*inputs, cfg, B)
+    return differentiable(_result(st, batch_shape, loss, fit_intercept), X, y, s, loss, pen, fit_intercept)
 
 
 def prepare_data(X: Any, y: Any, loss: Loss, sample_weight: Any) -> tuple[Array, Array, Array, Loss]:
