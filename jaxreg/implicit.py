@@ -28,6 +28,13 @@ Without the restriction to the support the system is singular (L1 has no curvatu
 derivatives would be meaningless.  For :class:`~jaxreg.MultinomialLoss` the intercepts are determined
 up to a common shift; the system fixes ``sum(d intercept) = 0``, the solver's own normalization.
 
+Limits.  The derivative is that of the exact solution whose support is the returned one, so its
+accuracy follows the solver's ``tol``.  At a kink of the path (a coefficient entering or leaving the
+support) the solution map is not differentiable and the one-sided derivative of the returned support
+is given.  The system is singular when the solution is not unique (a lasso with more than
+``n_samples`` non-zero coefficients).  The dense system costs ``O(n p^2 + p^3)`` per fit; lanes are
+solved in chunks whose memory stays bounded.
+
 Built on it: :func:`degrees_of_freedom` (the trace of the derivative of the fitted mean with respect
 to ``y``) and :func:`information_criterion` (AIC / BIC of a batch of least-squares fits, scikit-learn's
 ``LassoLarsIC`` formula).
@@ -158,6 +165,23 @@ def _solution_jvp(fit_intercept: bool, primals: tuple, tangents: tuple) -> tuple
     return (W, b), _tangents(data, W, b, tangents[0], fit_intercept=fit_intercept)
 
 
+def _has_tracer(tree: Any) -> bool:
+    return any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree_util.tree_leaves(tree))
+
+
+def detach(tree: Any) -> Any:
+    """``jax.lax.stop_gradient`` of the pytree ``tree``: the solver's inputs, so that its loop is never
+    differentiated.  Without a JAX tracer in ``tree`` it is returned as is (no dispatch on the eager path).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from jaxreg.implicit import detach
+      >>> x = jnp.ones(2); detach((x, None))[0] is x
+      True
+    """
+    return jax.lax.stop_gradient(tree) if _has_tracer(tree) else tree
+
+
 def differentiable(
     result: Any,
     X: Array,
@@ -187,7 +211,7 @@ def differentiable(
       True
     """
     data = (X, y, s, loss, penalty)
-    if not any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree_util.tree_leaves(data)):
+    if not _has_tracer(data):
         return result
     p, K = X.shape[1], loss.n_outputs
     B = result.coef.size // (p * K)
