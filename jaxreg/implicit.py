@@ -44,7 +44,8 @@ tuning with optax.  ``alpha`` is traced, so the solver compiles once for all ste
 
   >>> import jax, jax.numpy as jnp, numpy as np, optax, jaxreg as jr
   >>> rng = np.random.default_rng(0)
-  >>> X = rng.standard_normal((50, 8)); y = X[:, :3] @ np.array([3.0, -2.0, 1.0]) + rng.standard_normal(50)
+  >>> X = rng.standard_normal((50, 8))
+  >>> y = X[:, :3] @ np.array([3.0, -2.0, 1.0]) + rng.standard_normal(50)
   >>> X_train, y_train, X_val, y_val = X[:25], y[:25], X[25:], y[25:]
   >>> def val_error(log_alpha):
   ...     res = jr.solve(X_train, y_train, jr.SquaredLoss(), jr.L1(alpha=jnp.exp(log_alpha)), tol=1e-10)
@@ -204,7 +205,8 @@ def differentiable(
     Example (the lasso's coefficients are piecewise linear in ``alpha``):
       >>> import jax, numpy as np, jaxreg as jr
       >>> rng = np.random.default_rng(0)
-      >>> X = rng.standard_normal((50, 8)); y = X[:, :3] @ np.array([3.0, -2.0, 1.0]) + rng.standard_normal(50)
+      >>> X = rng.standard_normal((50, 8))
+      >>> y = X[:, :3] @ np.array([3.0, -2.0, 1.0]) + rng.standard_normal(50)
       >>> coef = lambda a: jr.solve(X, y, jr.SquaredLoss(), jr.L1(alpha=a), tol=1e-12).coef
       >>> slope = jax.jacobian(coef)(0.5)
       >>> bool(np.allclose(coef(0.5) + 0.01 * slope, coef(0.51)))
@@ -285,7 +287,8 @@ def degrees_of_freedom(
     Example:
       >>> import numpy as np, jax.numpy as jnp, jaxreg as jr
       >>> rng = np.random.default_rng(0)
-      >>> X = rng.standard_normal((50, 8)); y = X[:, :3] @ np.array([3.0, -2.0, 1.0]) + rng.standard_normal(50)
+      >>> X = rng.standard_normal((50, 8))
+      >>> y = X[:, :3] @ np.array([3.0, -2.0, 1.0]) + rng.standard_normal(50)
       >>> pen = jr.L1(alpha=jnp.array([0.5, 0.05]))
       >>> res = jr.solve(X, y, jr.SquaredLoss(), pen, tol=1e-10)
       >>> jr.degrees_of_freedom(X, y, jr.SquaredLoss(), pen, res).round(6).tolist()
@@ -312,7 +315,9 @@ def degrees_of_freedom(
     pen = penalty.broadcast(batch_shape, p, X.dtype)
     pen = jax.tree_util.tree_map(lambda a: a.reshape((B,) + a.shape[len(batch_shape) :]), pen)
     W = coef.reshape(B, p, K)
-    b = jnp.broadcast_to(jnp.asarray(result.intercept, X.dtype).reshape(batch_shape + (-1,)), batch_shape + (K,))
+    b = jnp.broadcast_to(
+        jnp.asarray(result.intercept, X.dtype).reshape(batch_shape + (-1,)), batch_shape + (K,)
+    )
     df = _df_batched((X, y, s, loss, pen), W, b.reshape(B, K), fit_intercept=bool(fit_intercept))
     return df.reshape(batch_shape)
 
@@ -362,7 +367,8 @@ def information_criterion(
     Example:
       >>> import numpy as np, jax.numpy as jnp, jaxreg as jr
       >>> rng = np.random.default_rng(0)
-      >>> X = rng.standard_normal((50, 8)); y = X[:, :3] @ np.array([3.0, -2.0, 1.0]) + rng.standard_normal(50)
+      >>> X = rng.standard_normal((50, 8))
+      >>> y = X[:, :3] @ np.array([3.0, -2.0, 1.0]) + rng.standard_normal(50)
       >>> res = jr.solve(X, y, jr.SquaredLoss(), jr.L1(alpha=jnp.array([0.5, 0.05])), tol=1e-10)
       >>> jr.information_criterion(X, y, res.coef, res.intercept, "bic").round(2).tolist()
       [194.5, 171.12]

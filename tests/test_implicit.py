@@ -15,6 +15,7 @@ import pytest
 from sklearn.linear_model import LassoLarsIC, lars_path
 
 import jaxreg as jr
+from jaxreg import implicit
 
 N, P = 40, 12
 TOL = 1e-14
@@ -94,7 +95,7 @@ def _solve(name: str, hyper: dict, X, y, sw, **kw) -> jr.Result:
 
 
 def _problem(name: str, **hyper) -> dict:
-    loss, kind, _, default = CASES[name]
+    _, kind, _, default = CASES[name]
     X, y, sw = _data(kind)
     hyper = {k: jnp.asarray(v) for k, v in {**default, **hyper}.items()}
     return {"alpha": hyper.pop("alpha"), "hyper": hyper, "X": jnp.asarray(X), "y": jnp.asarray(y),
@@ -146,7 +147,9 @@ def _check_against_fd(name: str, problem: dict, inputs, *, seed: int = 1) -> Non
         d = _direction(what, base, seed + k)
         if what == "y" and CASES[name][1] == "count":
             d = d * (base > 0)  # counts stay non-negative
-        fd = (solution(_replace(problem, what, base + STEP * d)) - solution(_replace(problem, what, base - STEP * d)))
+        fd = solution(_replace(problem, what, base + STEP * d)) - solution(
+            _replace(problem, what, base - STEP * d)
+        )
         fd = fd / (2 * STEP)
         assert float(jnp.linalg.norm(fd)) > 1e-3, f"{what}: the finite difference vanishes, an empty check"
         tangent = jax.tree_util.tree_map(jnp.zeros_like, problem)
@@ -165,7 +168,7 @@ def _check_against_fd(name: str, problem: dict, inputs, *, seed: int = 1) -> Non
 
 @pytest.mark.parametrize("name", list(CASES))
 def test_derivatives_match_finite_differences(name):
-    loss, kind, _, default = CASES[name]
+    _, kind, _, default = CASES[name]
     problem = _problem(name)
     res = _solve(name, _hyper(problem), problem["X"], problem["y"], problem["sample_weight"])
     assert bool(res.converged)
@@ -177,7 +180,9 @@ def test_derivatives_match_finite_differences(name):
 
 
 def _support(name, problem, alpha):
-    res = _solve(name, _hyper({**problem, "alpha": alpha}), problem["X"], problem["y"], problem["sample_weight"])
+    res = _solve(
+        name, _hyper({**problem, "alpha": alpha}), problem["X"], problem["y"], problem["sample_weight"]
+    )
     return tuple(np.flatnonzero(np.asarray(res.coef)))
 
 
@@ -239,16 +244,19 @@ def test_batched_penalty_gradient_equals_a_loop(validation):
     problem, X_val, y_val, alphas, loop = validation
     batched = jax.grad(lambda a: jnp.sum(_validation_error(a, problem, X_val, y_val)))(alphas)
     np.testing.assert_allclose(batched, loop, rtol=1e-7, atol=1e-12)
+
+    def fit(a):
+        return _solve(
+            "lasso", {"alpha": a, **problem["hyper"]}, problem["X"], problem["y"], problem["sample_weight"]
+        )
+
     # lanes are independent: the Jacobian of the coefficients is block diagonal
-    coef = lambda a: _solve("lasso", {"alpha": a, **problem["hyper"]}, problem["X"], problem["y"],
-                            problem["sample_weight"]).coef  # noqa: E731  # fmt: skip
-    jac = jax.jacobian(coef)(alphas)
+    jac = jax.jacobian(lambda a: fit(a).coef)(alphas)
     assert jac.shape == (16, P, 16)
     diagonal = jnp.einsum("apa->ap", jac)
     np.testing.assert_array_equal(jac, jnp.eye(16)[:, None, :] * diagonal[:, :, None])
     # and the outputs that describe the run are not differentiated
-    gap_grad = jax.grad(lambda a: jnp.sum(_solve("lasso", {"alpha": a, **problem["hyper"]}, problem["X"],
-                                                 problem["y"], problem["sample_weight"]).gap))(alphas)  # fmt: skip
+    gap_grad = jax.grad(lambda a: jnp.sum(fit(a).gap))(alphas)
     assert float(jnp.max(jnp.abs(gap_grad))) == 0.0
 
 
@@ -275,6 +283,14 @@ def test_degrees_of_freedom_of_the_lasso_is_the_support_size():
     size = jnp.sum(res.coef != 0, axis=-1)
     assert len(set(size.tolist())) > 4
     np.testing.assert_allclose(df, size, atol=1e-8)
+    # lanes mapped in chunks of 5, 5, 5, 1 (bounded memory) give the same
+    s = problem["sample_weight"] / jnp.sum(problem["sample_weight"])
+    data = (problem["X"], problem["y"], s, jr.SquaredLoss(), pen.broadcast((16,), P, s.dtype))
+    lane = functools.partial(implicit._lane_df, True)
+    chunked = implicit._map_lanes(
+        lane, data, res.coef[..., None], res.intercept[:, None], entries=5 * (P + 1) * (P + 1 + N)
+    )
+    np.testing.assert_allclose(chunked, df, rtol=1e-12)
     # without an intercept (centered data: the same solutions, intercept 0)
     X, y = problem["X"] - problem["X"].mean(0), problem["y"] - problem["y"].mean()
     res = jr.solve(X, y, jr.SquaredLoss(), pen, tol=TOL, max_iter=MAX_ITER)
@@ -390,10 +406,14 @@ def test_gradient_based_tuning_matches_the_grid_and_adaptive_lasso_beats_it():
     (Xt, yt), (Xv, yv), (Xs, ys) = _split(N, 10), _split(N, 11), _split(2000, 12)
 
     def fit(alpha, weights):
-        return jr.solve(Xt, yt, jr.SquaredLoss(), jr.L1(alpha=alpha, weights=weights), tol=1e-10, max_iter=MAX_ITER)
+        return jr.solve(
+            Xt, yt, jr.SquaredLoss(), jr.L1(alpha=alpha, weights=weights), tol=1e-10, max_iter=MAX_ITER
+        )
 
     def error(res, X, y):
-        return jnp.mean((y - jnp.einsum("np,...p->...n", X, res.coef) - res.intercept[..., None]) ** 2, axis=-1)
+        return jnp.mean(
+            (y - jnp.einsum("np,...p->...n", X, res.coef) - res.intercept[..., None]) ** 2, axis=-1
+        )
 
     def descend(loss_fn, x, opt, n_steps):
         state = opt.init(x)
@@ -410,29 +430,17 @@ def test_gradient_based_tuning_matches_the_grid_and_adaptive_lasso_beats_it():
     grid_val, grid_test = float(error(grid, Xv, yv)[best]), float(error(grid, Xs, ys)[best])
 
     # log(alpha) by gradient descent on the validation error
-    log_alpha = descend(lambda la: error(fit(jnp.exp(la), jnp.ones(P)), Xv, yv), jnp.log(0.5), optax.sgd(1.0), 40)
+    log_alpha = descend(
+        lambda la: error(fit(jnp.exp(la), jnp.ones(P)), Xv, yv), jnp.log(0.5), optax.sgd(1.0), 40
+    )
     tuned = fit(jnp.exp(log_alpha), jnp.ones(P))
     assert float(error(tuned, Xv, yv)) <= 1.01 * grid_val
     assert float(error(tuned, Xs, ys)) <= 1.05 * grid_test
 
     # a learned adaptive lasso: one log penalty factor per feature, at the grid's alpha
-    log_w = descend(lambda lw: error(fit(alphas[best], jnp.exp(lw)), Xv, yv), jnp.zeros(P), optax.adam(0.05), 60)
+    log_w = descend(
+        lambda lw: error(fit(alphas[best], jnp.exp(lw)), Xv, yv), jnp.zeros(P), optax.adam(0.05), 60
+    )
     adaptive = fit(alphas[best], jnp.exp(log_w))
     assert float(error(adaptive, Xv, yv)) < grid_val
     assert float(error(adaptive, Xs, ys)) < grid_test
-
-
-def test_lanes_mapped_in_chunks_equal_one_chunk():
-    from jaxreg import implicit
-
-    problem = _problem("lasso")
-    X, y, sw = problem["X"], problem["y"], problem["sample_weight"]
-    pen = jr.L1(alpha=jnp.geomspace(0.6, 0.01, 16), weights=problem["hyper"]["weights"])
-    res = jr.solve(X, y, jr.SquaredLoss(), pen, sample_weight=sw, tol=TOL, max_iter=MAX_ITER)
-    pen = pen.broadcast((16,), P, X.dtype)
-    data, W, b = (X, y, sw / jnp.sum(sw), jr.SquaredLoss(), pen), res.coef[..., None], res.intercept[:, None]
-    lane = functools.partial(implicit._lane_df, True)
-    one = implicit._map_lanes(lane, data, W, b)
-    chunked = implicit._map_lanes(lane, data, W, b, entries=5 * (P + 1) * (P + 1 + N))  # chunks 5, 5, 5, 1
-    np.testing.assert_allclose(chunked, one, rtol=1e-12)
-    np.testing.assert_allclose(one, jnp.sum(res.coef != 0, axis=-1), atol=1e-8)
