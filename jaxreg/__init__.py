@@ -1,5 +1,6 @@
 """jaxreg: L1, L2 and elastic-net regularization for JAX, fit in parallel over alphas and folds."""
 
+from .implicit import degrees_of_freedom, information_criterion
 from .losses import HuberLoss, LogisticLoss, Loss, MultinomialLoss, PoissonLoss, SquaredLoss
 from .penalties import L1, L2, ElasticNet, GroupLasso, Penalty, tree_prox, tree_value
 from .cv import CVResult, cross_validate
@@ -33,4 +34,6 @@ __all__ = [
     "cross_validate",
     "CVResult",
     "datasets",
+    "degrees_of_freedom",
+    "information_criterion",
 ]

@@ -38,6 +38,7 @@ import numpy as np
 from jax.typing import ArrayLike
 
 from . import _validation as V
+from .implicit import detach, differentiable
 from .losses import Loss, SquaredLoss, with_target
 from .penalties import L1, Penalty, check_penalty
 
@@ -666,6 +667,8 @@ def solve(
     Returns:
       :class:`Result` with ``coef`` of shape ``batch_shape + (n_features,)`` (``+ (n_classes,)`` for
       multinomial) and the per-lane ``intercept``, ``n_iter``, ``gap``, ``converged``, ``status``.
+      ``coef`` and ``intercept`` are differentiable with respect to ``X``, ``y``, ``sample_weight`` and
+      the penalty's leaves, by implicit differentiation (:mod:`jaxreg.implicit`).
 
     Example:
       >>> import numpy as np, jaxreg as jr
@@ -695,8 +698,9 @@ def solve(
     if intercept_init is not None:
         b0 = jnp.broadcast_to(jnp.asarray(intercept_init, X.dtype).reshape(batch_shape + (-1,)), batch_shape + (K,)).reshape(B, K)
     cfg = _Config(_intercept_mode(loss, fit_intercept), int(max_iter), int(check_every), capacities(penalty, n, p))
-    st = _solve_batched(X, y, s[:, None], loss, pen, W0, b0, jnp.asarray(tol, X.dtype), cfg, B)
-    return _result(st, batch_shape, loss, fit_intercept)
+    # The loop is never differentiated: coef and intercept get the implicit derivative instead.
+    st = _solve_batched(*detach((X, y, s[:, None], loss, pen, W0, b0, jnp.asarray(tol, X.dtype))), cfg, B)
+    return differentiable(_result(st, batch_shape, loss, fit_intercept), X, y, s, loss, pen, fit_intercept)
 
 
 def prepare_data(X: Any, y: Any, loss: Loss, sample_weight: Any) -> tuple[Array, Array, Array, Loss]:
