@@ -196,6 +196,7 @@ class _PathCfg(NamedTuple):
     solver: S._Config
     block_size: int  # alphas solved together per path (n_alphas = all at once)
     warm_start: bool
+    batch_paths: bool = True  # independent paths as lanes of one solve, or one after the other
 
 
 class _PathOut(NamedTuple):
@@ -266,6 +267,32 @@ def _path_core(
     )
 
 
+def _path_group(
+    X: Array, y: Array, s: Array, loss: Loss, unit: Penalty, alphas: Array, tol: Array, cfg: _PathCfg
+) -> _PathOut:
+    """Independent paths as lanes of the same solves, or one after the other (``lax.map``).
+
+    Batched lanes share one working set (the union of their supports): on a device with spare
+    parallelism that costs nothing, on a CPU it costs flops, so there the paths run in sequence.
+    """
+    if cfg.batch_paths or alphas.shape[0] == 1:
+        return _path_core(X, y, s, loss, unit, alphas, tol, cfg)
+
+    def one(args: tuple[Array, Penalty, Array]) -> _PathOut:
+        s1, unit1, a1 = args
+        one_unit = jax.tree_util.tree_map(lambda a: a[None], unit1)
+        return _path_core(X, y, s1[:, None], loss, one_unit, a1[None], tol, cfg)
+
+    out = jax.lax.map(one, (s.T, unit, alphas))  # leaves (P, ...) with lanes (A,) inside
+    return _PathOut(
+        W=jnp.moveaxis(out.W, 0, 1).reshape((out.W.shape[1], -1) + out.W.shape[3:]),
+        b=out.b.reshape((-1,) + out.b.shape[2:]),
+        n_iter=out.n_iter.reshape(-1),
+        crit=out.crit.reshape(-1),
+        status=out.status.reshape(-1),
+    )
+
+
 @functools.partial(jax.jit, static_argnames=("cfg", "n_devices"))
 def _paths(
     X: Array,
@@ -281,7 +308,7 @@ def _paths(
     """:func:`_path_core`, with the independent paths sharded over the first ``n_devices`` devices."""
     P = alphas.shape[0]
     if n_devices <= 1:
-        return _path_core(X, y, s, loss, unit, alphas, tol, cfg)
+        return _path_group(X, y, s, loss, unit, alphas, tol, cfg)
     pad = -P % n_devices
     take = jnp.concatenate([jnp.arange(P), jnp.zeros(pad, int)])
     s_, alphas_ = s[:, take], alphas[take]
@@ -290,7 +317,7 @@ def _paths(
     Pspec = jax.sharding.PartitionSpec
     out_specs = _PathOut(Pspec(None, "paths"), Pspec("paths"), Pspec("paths"), Pspec("paths"), Pspec("paths"))
     fn = jax.shard_map(
-        lambda s_, unit_, a_: _path_core(X, y, s_, loss, unit_, a_, tol, cfg),
+        lambda s_, unit_, a_: _path_group(X, y, s_, loss, unit_, a_, tol, cfg),
         mesh=mesh,
         in_specs=(Pspec(None, "paths"), Pspec("paths"), Pspec("paths")),
         out_specs=out_specs,
@@ -430,7 +457,8 @@ def _path_config(
     if block_size is not None and (not isinstance(block_size, (int, np.integer)) or block_size < 1):
         raise ValueError(f"block_size must be a positive int or None, got {block_size!r}")
     blk = n_alphas if block_size is None else min(int(block_size), n_alphas)
-    return _PathCfg(S._Config(mode, int(max_iter), int(check_every), capacities), blk, bool(warm_start))
+    batch = jax.default_backend() != "cpu"
+    return _PathCfg(S._Config(mode, int(max_iter), int(check_every), capacities), blk, bool(warm_start), batch)
 
 
 def _path_result(
