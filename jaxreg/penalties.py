@@ -292,7 +292,11 @@ class L2(_ElasticNetFamily):
 
 
 def _normalize_groups(groups: Any) -> tuple[int, ...]:
-    """Group label of every feature, relabelled 0..n_groups-1 in order of first appearance."""
+    """Group label of every feature, relabelled 0..n_groups-1 in sorted order of the labels.
+
+    Sorted order keeps ``weights[k]`` attached to the k-th smallest label whatever container the labels
+    come in; for index lists, group ``k`` is the ``k``-th list.
+    """
     if isinstance(groups, (int, np.integer)):
         raise TypeError("pass groups as a sequence; use GroupLasso.contiguous(n_features, size)")
     items = list(groups)
@@ -306,14 +310,11 @@ def _normalize_groups(groups: Any) -> tuple[int, ...]:
                     raise ValueError("groups given as index lists must partition 0..n_features-1")
                 labels[j] = k
         items = labels
-    relabel: dict[int, int] = {}
-    out = []
-    for g in items:
-        g = int(g)
-        out.append(relabel.setdefault(g, len(relabel)))
-    if not out:
+    labels = [int(g) for g in items]
+    if not labels:
         raise ValueError("groups must not be empty")
-    return tuple(out)
+    relabel = {g: k for k, g in enumerate(sorted(set(labels)))}
+    return tuple(relabel[g] for g in labels)
 
 
 @_pytree_dataclass
@@ -346,7 +347,12 @@ class GroupLasso(Penalty):
     positive = False
 
     def __post_init__(self) -> None:
-        if not isinstance(self.groups, tuple) or not all(type(g) is int for g in self.groups):
+        canonical = (
+            isinstance(self.groups, tuple)
+            and all(type(g) is int for g in self.groups)
+            and set(self.groups) == set(range(len(set(self.groups))))
+        )
+        if not canonical:
             object.__setattr__(self, "groups", _normalize_groups(self.groups))
 
     @classmethod
