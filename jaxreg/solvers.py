@@ -14,8 +14,11 @@ Stopping rule.  With ``u = -f'(y, z)`` and ``v = X.T @ (s * u) / sum(s)``, the d
 (``c`` in ``(0, 1]`` scales ``v`` into the penalty's dual ball) gives the Fenchel dual value
 ``D = -sum_i s_i f*(y_i, -c u_i) / sum(s) - g*(c v)`` and the gap ``P - D >= 0``.  The constraints that
 the intercept and unpenalized features put on the dual point hold at the optimum; during the
-iterations their residual ``t = w_free @ v_free + b * mean_s(u)`` is added as ``c t + |c t|`` so that
-the reported gap is a sum of non-negative terms that vanishes exactly at the solution.  A lane stops
+iterations their residual ``t = w_free @ v_free + b * mean_s(u)`` is added as ``c t + |c t|``, and so is
+the squared proximal-gradient mapping restricted to the free coordinates and the intercept,
+``L * ||w_free - prox(w_free + v_free / L)||**2 + mean_s(u)**2 / L``, which is zero only where they are
+stationary (``t`` alone is zero at ``w_free = 0, b = 0`` whatever the gradient); the reported gap is a
+sum of non-negative terms that vanishes exactly at the solution.  A lane stops
 when its gap is at most ``tol * scale`` with ``scale = 2 * mean_s f(y, b0)``, the deviance of the
 intercept-only model; for squared loss that is ``||y - mean(y)||**2 / n``, scikit-learn's meaning of
 ``tol``.  For squared loss the intercept is eliminated in closed form (``b = mean_s(y - X @ w)``),
@@ -215,11 +218,18 @@ def fista(
         fconj = jnp.sum(jnp.where(s > 0, s * loss._conjugate(y, -c[None, :, None] * u), 0.0), axis=0)
         P = F + value(penalty, W)
         D = -fconj - conj_g
-        free = unpenalized(penalty, W)  # (B, p, K)
-        t = jnp.sum(jnp.where(jnp.moveaxis(free, 0, 1), W * v, 0.0), axis=(0, 2))
+        free = jnp.moveaxis(unpenalized(penalty, W), 0, 1)  # (p, B, K)
+        t = jnp.sum(jnp.where(free, W * v, 0.0), axis=(0, 2))
         t = t + jnp.sum(b * jnp.sum(su, axis=0), axis=-1)
         ct = c * t
-        return P - D + ct + jnp.abs(ct)
+        # t vanishes whenever w_free = 0 and b = 0, stationary or not: the squared prox-gradient
+        # mapping on the free coordinates (and the intercept) is what certifies v_free = 0 there.
+        step = 1.0 / L
+        G = jnp.where(free, W - prox_lanes(W + step[None, :, None] * v, step), 0.0)
+        residual = L * _dot(G, G)
+        if mode == "grad":
+            residual = residual + step * jnp.sum(jnp.sum(su, axis=0) ** 2, axis=-1)
+        return P - D + ct + jnp.abs(ct) + residual
 
     def check(st: _State) -> _State:
         crit = criterion(st.W, st.b, st.Z, st.F, st.L)
