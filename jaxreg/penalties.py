@@ -440,25 +440,29 @@ def check_penalty(penalty: Penalty, n_features: int) -> None:
     if not isinstance(penalty, Penalty):
         raise TypeError(f"penalty must be a jaxreg penalty (L1, L2, ElasticNet, GroupLasso), got {penalty!r}")
 
-    def concrete(x: Any) -> np.ndarray | None:
+    name = type(penalty).__name__
+
+    def concrete(x: Any, field: str) -> np.ndarray | None:
         if x is None or isinstance(x, jax.core.Tracer):
             return None
-        return np.asarray(x, dtype=float)
+        try:
+            return np.asarray(x, dtype=float)
+        except (TypeError, ValueError):
+            raise TypeError(f"{name}: {field} must be numeric, got {x!r}") from None
 
-    name = type(penalty).__name__
-    alpha = concrete(penalty.alpha)
+    alpha = concrete(penalty.alpha, "alpha")
     if alpha is not None:
         if not np.all(np.isfinite(alpha)):
             raise ValueError(f"{name}: alpha must be finite, got {alpha}")
         if np.any(alpha < 0):
             raise ValueError(f"{name}: alpha must be non-negative, got {alpha}")
     if isinstance(penalty, ElasticNet):
-        rho = concrete(penalty.l1_ratio)
+        rho = concrete(penalty.l1_ratio, "l1_ratio")
         if rho is not None and (not np.all(np.isfinite(rho)) or np.any((rho < 0) | (rho > 1))):
             raise ValueError(f"{name}: l1_ratio must lie in [0, 1], got {rho}")
     if isinstance(penalty, GroupLasso) and len(penalty.groups) != n_features:
         raise ValueError(f"GroupLasso: groups has {len(penalty.groups)} entries, X has {n_features} features")
-    wt = concrete(penalty.weights)
+    wt = concrete(penalty.weights, "weights")
     if wt is not None:
         size = penalty._default_weight_size(n_features)
         what = "n_groups" if isinstance(penalty, GroupLasso) else "n_features"
