@@ -265,7 +265,10 @@ def fista(
             db = bn - st.by
             Q = Q + jnp.sum(gb * db, axis=-1) + 0.5 * st.L * jnp.sum(db * db, axis=-1)
         finite = jnp.isfinite(Fn) & jnp.all(jnp.isfinite(Wn), axis=(0, 2))
-        ok = finite & (Fn <= Q + 16 * eps * jnp.abs(Fy))
+        # Rounding in F is about eps * sum_i |z_i f'(z_i)| s_i, not eps * |F|: once F is small next to
+        # its terms, a test at eps * |F| rejects every step on rounding alone and L grows without end.
+        noise = jnp.abs(Fy) + jnp.sum(jnp.abs(st.Zy * Gz), axis=(0, 2))
+        ok = finite & (Fn <= Q + 16 * eps * noise)
         accept = active & ok
 
         t_next = 0.5 * (1.0 + jnp.sqrt(1.0 + 4.0 * st.t**2))
