@@ -100,10 +100,8 @@ def check_sample_weight(sample_weight: Any, n_samples: int, dtype: Any) -> jax.A
 def check_tol_max_iter(tol: Any, max_iter: Any) -> None:
     t = concrete(tol)
     if t is not None:
-        try:
-            t = np.asarray(t, dtype=float)
-        except (TypeError, ValueError):
-            raise TypeError(f"tol must be a non-negative finite scalar, got {tol!r}") from None
+        if t.dtype.kind not in "biuf":
+            raise TypeError(f"tol must be a non-negative finite scalar, got {tol!r}")
         if np.ndim(t) != 0 or not np.isfinite(t) or t < 0:
             raise ValueError(f"tol must be a non-negative finite scalar, got {tol!r}")
     check_positive_int("max_iter", max_iter)

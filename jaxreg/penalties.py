@@ -446,9 +446,12 @@ def check_penalty(penalty: Penalty, n_features: int) -> None:
         if x is None or isinstance(x, jax.core.Tracer):
             return None
         try:
-            return np.asarray(x, dtype=float)
+            a = np.asarray(x)
         except (TypeError, ValueError):
-            raise TypeError(f"{name}: {field} must be numeric, got {x!r}") from None
+            a = np.asarray(None)
+        if a.dtype.kind not in "biuf":
+            raise TypeError(f"{name}: {field} must be numeric, got {x!r}")
+        return a.astype(float)
 
     alpha = concrete(penalty.alpha, "alpha")
     if alpha is not None:
