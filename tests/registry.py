@@ -197,13 +197,14 @@ def np_objective(
 
 
 def enet_gap(X: np.ndarray, y: np.ndarray, coef: np.ndarray, intercept: float, alpha: float, l1_ratio: float,
-             sample_weight: np.ndarray | None = None) -> float:
+             sample_weight: np.ndarray | None = None, positive: bool = False) -> float:
     """Duality gap of the (weighted) elastic net with intercept, written out in NumPy.
 
-    Primal ``1/(2 S) sum s_i r_i**2 + alpha (rho |w|_1 + (1-rho)/2 |w|**2)`` with ``r = y - Xw - b``
-    and the intercept at its optimum given ``w`` (``r`` has weighted mean 0); dual point ``theta =
-    c r`` with ``c`` scaling ``X.T (s theta) / S`` into the dual ball of the penalty.
+    Primal ``1/(2 S) sum s_i r_i**2 + alpha (rho |w|_1 + (1-rho)/2 |w|**2)`` (``w >= 0`` when positive)
+    with ``r = y - Xw - b`` and the intercept at its optimum given ``w`` (``r`` has weighted mean 0);
+    dual point ``theta = c r`` with ``c`` scaling ``X.T (s theta) / S`` into the dual ball of the penalty.
     """
+    coef = np.asarray(coef, float)
     s = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, float)
     s = s / s.sum()
     r = y - X @ coef - intercept
@@ -211,10 +212,27 @@ def enet_gap(X: np.ndarray, y: np.ndarray, coef: np.ndarray, intercept: float, a
     l1, l2 = alpha * l1_ratio, alpha * (1 - l1_ratio)
     primal = 0.5 * np.sum(s * r**2) + l1 * np.abs(coef).sum() + 0.5 * l2 * np.sum(coef**2)
     v = X.T @ (s * r)
-    c = 1.0 if l2 > 0 else min(1.0, l1 / np.max(np.abs(v))) if np.any(v) else 1.0
+    a = np.maximum(v, 0.0) if positive else np.abs(v)
+    c = 1.0 if l2 > 0 or not np.any(a) else min(1.0, l1 / np.max(a))
     theta = c * r
     yc = y - np.sum(s * y)
     dual = np.sum(s * (yc * theta - 0.5 * theta**2))
     if l2 > 0:
-        dual -= np.sum(np.maximum(np.abs(c * v) - l1, 0.0) ** 2) / (2 * l2)
+        dual -= np.sum(np.maximum(c * a - l1, 0.0) ** 2) / (2 * l2)
     return float(primal - dual)
+
+
+def np_dloss(name: str, y: np.ndarray, z: np.ndarray, delta: float = 1.0) -> np.ndarray:
+    """Derivative of the per-sample loss in ``z``."""
+    if name == "squared":
+        return z - y
+    if name == "logistic":
+        return expit(z) - y
+    if name == "poisson":
+        return np.exp(z) - y
+    if name == "huber":
+        return np.clip(z - y, -delta, delta)
+    if name == "multinomial":
+        p = np.exp(z - logsumexp(z, axis=1, keepdims=True))
+        return p - np.eye(z.shape[1])[y.astype(int)]
+    raise KeyError(name)
