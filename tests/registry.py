@@ -85,7 +85,7 @@ def group_strengths(penalty: jr.GroupLasso) -> np.ndarray:
     return float(penalty.alpha) * wt * np.sqrt(sizes)
 
 
-# -- losses ------------------------------------------------------------------------------------
+# -- losses --------------------------------------------------------------------------------------------------
 
 
 def _linear(X: np.ndarray) -> np.ndarray:
@@ -111,13 +111,17 @@ def _multinomial_y(X: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 LOSSES = [
-    LossCase("squared", jr.SquaredLoss(), lambda X, rng: _linear(X) + 0.5 + 0.3 * rng.standard_normal(len(X))),
+    LossCase(
+        "squared", jr.SquaredLoss(), lambda X, rng: _linear(X) + 0.5 + 0.3 * rng.standard_normal(len(X))
+    ),
     LossCase(
         "logistic",
         jr.LogisticLoss(),
         lambda X, rng: (rng.uniform(size=len(X)) < expit(_linear(X) + 0.3)).astype(float),
     ),
-    LossCase("poisson", jr.PoissonLoss(), lambda X, rng: rng.poisson(np.exp(0.4 * _linear(X) + 0.5)).astype(float)),
+    LossCase(
+        "poisson", jr.PoissonLoss(), lambda X, rng: rng.poisson(np.exp(0.4 * _linear(X) + 0.5)).astype(float)
+    ),
     LossCase("huber", jr.HuberLoss(1.0), lambda X, rng: _linear(X) - 0.3 + rng.standard_t(2, size=len(X))),
     LossCase("multinomial", jr.MultinomialLoss(), _multinomial_y),
 ]
@@ -147,14 +151,16 @@ def null_gradient(X: Any, y: Any, loss: jr.Loss, sample_weight: Any = None) -> n
         k = int(y.max()) + 1
         loss = dataclasses.replace(loss, n_classes=k)
         b0 = np.asarray(loss.intercept_only(y.astype(np.int32), s))
-        u0 = -np.asarray(jax.vmap(jax.grad(lambda yi, z: loss(yi, z), argnums=1), (0, None))(y.astype(np.int32), b0))
+        u0 = -np.asarray(
+            jax.vmap(jax.grad(lambda yi, z: loss(yi, z), argnums=1), (0, None))(y.astype(np.int32), b0)
+        )
         return X.T @ (s[:, None] * u0)
     b0 = float(np.asarray(loss.intercept_only(y, s))[0])
     u0 = -np.asarray(jax.vmap(jax.grad(lambda yi, z: loss(yi, z), argnums=1), (0, None))(y, b0))
     return X.T @ (s * u0)
 
 
-# -- reference objectives in NumPy (independent of jaxreg's loss and penalty code) ---------------
+# -- reference objectives in NumPy (independent of jaxreg's loss and penalty code) ---------------------------
 
 
 def np_loss(name: str, y: np.ndarray, z: np.ndarray, delta: float = 1.0) -> np.ndarray:
@@ -196,8 +202,16 @@ def np_objective(
     return float(np.sum(s * np_loss(name, np.asarray(y, float), z)) / np.sum(s) + penalty_value)
 
 
-def enet_gap(X: np.ndarray, y: np.ndarray, coef: np.ndarray, intercept: float, alpha: float, l1_ratio: float,
-             sample_weight: np.ndarray | None = None, positive: bool = False) -> float:
+def enet_gap(
+    X: np.ndarray,
+    y: np.ndarray,
+    coef: np.ndarray,
+    intercept: float,
+    alpha: float,
+    l1_ratio: float,
+    sample_weight: np.ndarray | None = None,
+    positive: bool = False,
+) -> float:
     """Duality gap of the (weighted) elastic net with intercept, written out in NumPy.
 
     Primal ``1/(2 S) sum s_i r_i**2 + alpha (rho |w|_1 + (1-rho)/2 |w|**2)`` (``w >= 0`` when positive)

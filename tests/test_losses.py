@@ -8,10 +8,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from registry import LOSSES, np_loss
 from scipy import optimize
 
 import jaxreg as jr
-from registry import LOSSES, np_loss
 
 K = 3
 SCALAR = [c for c in LOSSES if c.name != "multinomial"]
@@ -99,8 +99,12 @@ def test_conjugate_is_the_supremum(case):
             "poisson": (0.05 - yi, 3.0 - yi),
         }[case.name]
         for v in rng.uniform(lo, hi, 3):
-            res = optimize.minimize_scalar(lambda t: float(f(yi, t)) - v * t, bounds=(-40, 40), method="bounded",
-                                           options={"xatol": 1e-11})
+            res = optimize.minimize_scalar(
+                lambda t, yi=yi, v=v: float(f(yi, t)) - v * t,
+                bounds=(-40, 40),
+                method="bounded",
+                options={"xatol": 1e-11},
+            )
             np.testing.assert_allclose(float(loss.conjugate(yi, v)), -res.fun, rtol=1e-8, atol=1e-9)
             # Fenchel-Young inequality at arbitrary z
             for t in np.linspace(-5, 5, 11):
@@ -177,7 +181,11 @@ def _intercept_check(loss, y, s):
     b0 = loss.intercept_only(y, s)
 
     def risk(b):
-        z = jnp.broadcast_to(b, (y.shape[0],) + b.shape) if b.shape[0] > 1 else jnp.broadcast_to(b[0], y.shape)
+        z = (
+            jnp.broadcast_to(b, (y.shape[0],) + b.shape)
+            if b.shape[0] > 1
+            else jnp.broadcast_to(b[0], y.shape)
+        )
         return jnp.sum(s * loss(y, z))
 
     steps = 1e-3 * jnp.concatenate([jnp.eye(b0.shape[0]), -jnp.eye(b0.shape[0])])
@@ -191,8 +199,9 @@ def test_closed_form_intercepts():
     np.testing.assert_allclose(jr.LogisticLoss().intercept_only(y, s), [np.log(3.0)])
     np.testing.assert_allclose(jr.PoissonLoss().intercept_only(y, s), [np.log(0.75)])
     freq = np.array([0.25, 0.75])
-    np.testing.assert_allclose(jr.MultinomialLoss(2).intercept_only(y.astype(jnp.int32), s),
-                               np.log(freq) - np.log(freq).mean())
+    np.testing.assert_allclose(
+        jr.MultinomialLoss(2).intercept_only(y.astype(jnp.int32), s), np.log(freq) - np.log(freq).mean()
+    )
 
 
 @pytest.mark.parametrize("case", LOSSES, ids=str)

