@@ -136,8 +136,8 @@ def test_multinomial_conjugate_domain_is_the_shifted_simplex():
 @pytest.mark.parametrize("case", LOSSES, ids=str)
 def test_curvature_bounds_the_second_derivative(case):
     loss = loss_of(case)
-    for seed, spread in ((3, 0.5), (3, 3.0), (3, 10.0)):
-        y, z = sample(case, seed=seed, spread=spread)
+    for spread in (0.5, 3.0, 10.0):
+        y, z = sample(case, seed=3, spread=spread)
         out = bundle(loss, jnp.asarray(y), jnp.asarray(z))
         curv, top = np.asarray(out["curvature"]), np.asarray(out["top_hessian"])
         assert curv.shape == (len(y),)
@@ -155,8 +155,8 @@ def test_constant_curvature_is_a_lipschitz_constant_of_the_derivative(case):
     _, z2 = sample(case, seed=6, spread=4.0)
     g1, g2 = np.asarray(derivative(loss, y, z1)), np.asarray(derivative(loss, y, z2))
     curv = np.asarray(loss.curvature(jnp.asarray(y), jnp.asarray(z1)))
-    dg = np.linalg.norm(np.atleast_2d((g1 - g2).T).T.reshape(len(y), -1), axis=1)
-    dz = np.linalg.norm(np.atleast_2d((z1 - z2).T).T.reshape(len(y), -1), axis=1)
+    dg = np.linalg.norm((g1 - g2).reshape(len(y), -1), axis=1)
+    dz = np.linalg.norm((z1 - z2).reshape(len(y), -1), axis=1)
     assert np.all(dg <= curv * dz + 1e-12)
 
 
@@ -220,7 +220,7 @@ def test_losses_are_pytrees_and_jit(case):
     loss = loss_of(case)
     y, z = sample(case)
     leaves, tree = jax.tree_util.tree_flatten(loss)
-    assert jax.tree_util.tree_unflatten(tree, leaves) == loss or case.name == "huber"
+    assert jax.tree_util.tree_unflatten(tree, leaves) == loss
     jitted = bundle(loss, jnp.asarray(y), jnp.asarray(z))["value"]
     np.testing.assert_allclose(jitted, np_loss(case.name, np.asarray(y, float), z), rtol=1e-12, atol=1e-12)
 
@@ -230,3 +230,7 @@ def test_huber_delta_is_a_leaf():
     y, z = jnp.array([0.0, 3.0]), jnp.array([0.5, 0.0])
     d = jax.grad(lambda delta: jnp.sum(jr.HuberLoss(delta)(y, z)))(1.0)
     np.testing.assert_allclose(d, 3.0 - 1.0, rtol=1e-14)  # d/d delta of delta (|r| - delta / 2) at r = 3
+    f = jax.jit(lambda loss, y, z: loss(y, z))
+    for delta in (1.0, 2.0, 0.5):
+        f(jr.HuberLoss(delta), y, z)
+    assert f._cache_size() == 1

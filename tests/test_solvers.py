@@ -78,14 +78,7 @@ def prox_gradient_residual(
     return float(np.max(np.abs(coef - moved)) / step), float(np.max(np.abs(gb)))
 
 
-def lane(penalty, i: int):
-    """The ``i``-th member of a batched penalty."""
-    return jax.tree_util.tree_map(
-        lambda a: a[i] if jnp.ndim(a) > 0 and a is not penalty.weights else a, penalty
-    )
-
-
-# -- registry contracts: every loss x every penalty ----------------------------------------------------------
+# -- registry contracts: penalties x losses ------------------------------------------------------------------
 
 
 def registry_alphas(case, loss_case, X, y) -> np.ndarray:
@@ -126,8 +119,7 @@ def test_registry_solution_is_optimal(loss_case, case):
             assert np.all(coef >= 0)
         r_w, r_b = prox_gradient_residual(loss_case.name, X, y, pen_i, coef, b)
         assert r_w <= 1e-5, (i, r_w)
-        if loss_case.name != "squared":
-            assert r_b <= 1e-5, (i, r_b)
+        assert r_b <= 1e-5, (i, r_b)
     if case.sparse and not case.free:
         coef = np.asarray(res.coef)
         assert np.all(coef[:2] == 0.0)
@@ -215,7 +207,8 @@ def test_jit_equals_eager():
 def test_float32_in_float32_out_and_agrees_with_float64(loss_case):
     X, y = data(loss_case.name)
     amax = alpha_max(PENALTY["L1"], loss_case.loss, X, y)
-    alphas = amax * SPARSE_FRACTIONS
+    # float32 gradients carry errors of ~1e-7 |X| |u|: far below alpha_max the gap cannot certify 1e-6
+    alphas = amax * np.array([0.5, 0.2, 0.05])
     ref = jr.solve(X, y, loss_case.loss, jr.L1(jnp.asarray(alphas)), tol=TOL)
     X32 = X.astype(np.float32)
     y32 = y.astype(np.float32)
@@ -225,8 +218,8 @@ def test_float32_in_float32_out_and_agrees_with_float64(loss_case):
     assert np.all(np.asarray(res.converged))
     # float32 resolution of the coefficients and of the objective
     scale = max(1.0, float(np.max(np.abs(np.asarray(ref.coef)))))
-    np.testing.assert_allclose(np.asarray(res.coef, float), ref.coef, atol=2e-3 * scale)
-    np.testing.assert_allclose(np.asarray(res.intercept, float), ref.intercept, atol=2e-3 * scale)
+    np.testing.assert_allclose(np.asarray(res.coef, float), ref.coef, atol=1e-4 * scale)
+    np.testing.assert_allclose(np.asarray(res.intercept, float), ref.intercept, atol=1e-4 * scale)
     for i, a in enumerate(alphas):
         obj = [
             np_objective(
@@ -355,7 +348,7 @@ def test_integer_sample_weights_equal_repeated_rows(loss_name):
     assert counts.sum() == N  # the repeated data has the same shape: no new compilation
     Xr, yr = np.repeat(X, counts, axis=0), np.repeat(y, counts)
     loss = LOSS[loss_name].loss
-    alphas = jnp.asarray(alpha_max(PENALTY["L1"], loss, X, y) * SPARSE_FRACTIONS)
+    alphas = jnp.asarray(alpha_max(PENALTY["L1"], loss, X, y) * PATH_FRACTIONS)
     weighted = jr.solve(X, y, loss, jr.L1(alphas), sample_weight=counts, tol=TOL)
     repeated = jr.solve(Xr, yr, loss, jr.L1(alphas), tol=TOL)
     np.testing.assert_allclose(weighted.coef, repeated.coef, atol=1e-7)
@@ -502,9 +495,10 @@ def test_constant_and_zero_columns(loss_name, pen_name):
     X[:, 2] = 3.0
     X[:, 3] = 0.0
     case = PENALTY[pen_name]
-    alphas = registry_alphas(case, LOSS[loss_name], X, y)
     if case.sparse:
         alphas = alpha_max(case, LOSS[loss_name].loss, X, y) * PATH_FRACTIONS
+    else:
+        alphas = np.array([1.0, 0.1, 0.01])
     res = jr.solve(X, y, LOSS[loss_name].loss, case.make(jnp.asarray(alphas)), tol=TOL)
     coef = np.asarray(res.coef)
     assert np.all(np.isfinite(coef)) and np.all(np.isfinite(np.asarray(res.intercept)))
@@ -514,7 +508,7 @@ def test_constant_and_zero_columns(loss_name, pen_name):
         assert np.all(coef[:, 2] == 0.0)
     else:
         np.testing.assert_allclose(coef[:, 2], 0.0, atol=1e-6)  # the solver's precision at this tol
-    # the fit on the other columns is unchanged
+    # and the fit is optimal, with the other columns in use
     keep = [0, 1, 4, 5]
     for i, a in enumerate(alphas):
         r_w, r_b = prox_gradient_residual(loss_name, X, y, case.make(float(a)), coef[i], res.intercept[i])
@@ -581,7 +575,9 @@ def test_many_more_features_than_samples():
         ours = np_objective("squared", X, y, coef, res.intercept[i], np_enet(coef, a, 1.0))
         ref = np_objective("squared", X, y, sk.coef_, sk.intercept_, np_enet(sk.coef_, a, 1.0))
         assert ours <= ref * (1 + 1e-6)
-        assert np.count_nonzero(coef) <= 50
+        # in general position the lasso solution is unique, with at most n nonzeros
+        assert np.count_nonzero(coef) <= len(y)
+        np.testing.assert_allclose(coef, sk.coef_, atol=1e-5)
 
 
 def test_single_sample():
