@@ -342,6 +342,24 @@ def test_ridge_matches_sklearn():
 
 
 @pytest.mark.parametrize("loss_name", ["squared", "logistic"])
+def test_without_intercept_matches_sklearn(loss_name):
+    X, y = data(loss_name)
+    loss = LOSS[loss_name].loss
+    alphas = alpha_max(PENALTY["L1"], loss, X, y) * PATH_FRACTIONS
+    res = jr.solve(X, y, loss, jr.L1(jnp.asarray(alphas)), fit_intercept=False, tol=TOL)
+    assert np.all(np.asarray(res.converged)) and np.all(np.asarray(res.intercept) == 0.0)
+    for i, a in enumerate(alphas):
+        if loss_name == "squared":
+            est = Lasso(alpha=a, fit_intercept=False, tol=1e-14, max_iter=1_000_000)
+        else:
+            est = LogisticRegression(
+                C=1.0 / (a * N), l1_ratio=1.0, solver="saga", fit_intercept=False, tol=1e-14, max_iter=100_000
+            )
+        sk = sk_fit(est, X, y)
+        assert_matches(loss_name, X, y, res, i, a, 1.0, sk.coef_.ravel(), 0.0)
+
+
+@pytest.mark.parametrize("loss_name", ["squared", "logistic"])
 def test_integer_sample_weights_equal_repeated_rows(loss_name):
     X, y = data(loss_name)
     counts = np.tile([2, 0, 1, 1], N // 4)
