@@ -330,7 +330,8 @@ class GroupLasso(Penalty):
       alpha: non-negative strength (scalar, or a leading batch axis).
       groups: the group label of each feature (length ``n_features``), or a list of index lists
         that partitions the features. Static.
-      weights: per-group penalty factors ``(n_groups,)``; 0 = unpenalized group.
+      weights: per-group penalty factors ``(n_groups,)`` in sorted order of the group labels;
+        0 = unpenalized group.
 
     Example:
       >>> import jax.numpy as jnp, jaxreg as jr
