@@ -279,7 +279,9 @@ def gap(
     D = -fconj(c) - conj_g
     free = jnp.moveaxis(_lane_vmap(lambda pen, w: pen.unpenalized(w))(penalty, W), 0, 1)  # (p, B, K)
     R = jnp.maximum(2.0 * jnp.abs(W), radius[0][..., None])
-    box = jnp.sum(jnp.where(free, R * jnp.abs(v), 0.0), axis=(0, 2))
+    # conjugate of the box [-R, R] (of [0, R] under positive=True) at v
+    slope = jnp.maximum(v, 0.0) if getattr(penalty, "positive", False) else jnp.abs(v)
+    box = jnp.sum(jnp.where(free, R * slope, 0.0), axis=(0, 2))
     if mode == "grad":
         Rb = jnp.maximum(2.0 * jnp.abs(b), radius[1][:, None])
         box = box + jnp.sum(Rb * jnp.abs(u_sum), axis=-1)
