@@ -89,13 +89,18 @@ def registry_alphas(case, loss_case, X, y) -> np.ndarray:
 
 
 def _registry_pairs():
-    """Every penalty with a loss of each intercept mode (squared: closed form, logistic: gradient steps),
-    and every loss with the three penalty families (entry-wise, ridge, grouped); one compilation each."""
+    """Every penalty with a loss of each intercept mode (squared: closed form, logistic: gradient steps);
+    every loss with the lasso; the multinomial's 2-D coefficients with every family.
+
+    Each pair of loss and penalty type is one compilation, so the grid is not the full product.
+    """
     for case in PENALTIES:
+        family = case.make(1.0)
         for loss_case in LOSSES:
-            family = case.make(1.0)
-            everywhere = type(family) in (jr.L1, jr.L2, jr.GroupLasso) and not is_positive(family)
-            if loss_case.name in ("squared", "logistic") or everywhere:
+            lasso = type(family) is jr.L1 and not is_positive(family)
+            multi = loss_case.name == "multinomial" and not is_positive(family)
+            poisson_ridge = loss_case.name == "poisson" and type(family) is jr.L2
+            if loss_case.name in ("squared", "logistic") or lasso or multi or poisson_ridge:
                 yield pytest.param(loss_case, case, id=f"{case}-{loss_case}")
 
 
@@ -157,10 +162,9 @@ def test_alpha_max_with_sample_weights(loss_case):
 # -- batching, jit, dtype, compilation -----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("loss_name", ["squared", "logistic"])
-def test_vmap_equals_loop_equals_batched(loss_name):
-    X, y = data(loss_name)
-    loss = LOSS[loss_name].loss
+def test_vmap_equals_loop_equals_batched():
+    X, y = data("squared")
+    loss = jr.SquaredLoss()
     amax = alpha_max(PENALTY["L1"], loss, X, y)
     alphas = amax * PATH_FRACTIONS
     vmapped = jax.vmap(lambda a: jr.solve(X, y, loss, jr.L1(a), tol=TOL).coef)(jnp.asarray(alphas))
@@ -353,7 +357,13 @@ def test_without_intercept_matches_sklearn(loss_name):
             est = Lasso(alpha=a, fit_intercept=False, tol=1e-14, max_iter=1_000_000)
         else:
             est = LogisticRegression(
-                C=1.0 / (a * N), l1_ratio=1.0, solver="saga", fit_intercept=False, tol=1e-14, max_iter=100_000
+                C=1.0 / (a * N),
+                l1_ratio=1.0,
+                solver="saga",
+                fit_intercept=False,
+                tol=1e-14,
+                max_iter=100_000,
+                random_state=0,
             )
         sk = sk_fit(est, X, y)
         assert_matches(loss_name, X, y, res, i, a, 1.0, sk.coef_.ravel(), 0.0)
@@ -441,7 +451,7 @@ def test_logistic_matches_sklearn(l1_ratio):
         # sklearn: C * sum_i loss_i + r(w); divided by C n this is jaxreg's objective with alpha = 1 / (C n)
         solver = "saga" if l1_ratio == 1 else "lbfgs"
         est = LogisticRegression(
-            C=1.0 / (a * N), l1_ratio=l1_ratio, solver=solver, tol=1e-14, max_iter=100_000
+            C=1.0 / (a * N), l1_ratio=l1_ratio, solver=solver, tol=1e-14, max_iter=100_000, random_state=0
         )
         sk = sk_fit(est, X, y)
         assert_matches("logistic", X, y, res, i, a, l1_ratio, sk.coef_[0], sk.intercept_[0])
@@ -534,8 +544,7 @@ def test_constant_and_zero_columns(loss_name, pen_name):
     assert np.any(coef[:, keep] != 0)
 
 
-@pytest.mark.parametrize("loss_name", ["squared", "huber"])
-@pytest.mark.parametrize("pen_name", ["L1", "L2"])
+@pytest.mark.parametrize("loss_name, pen_name", [("squared", "L1"), ("squared", "L2"), ("huber", "L1")])
 def test_constant_target(loss_name, pen_name):
     X, _ = data(loss_name)
     y = np.full(N, 2.5)
@@ -675,11 +684,12 @@ def test_property_matches_sklearn_batched_equals_looped_and_permutation_equivari
             "squared", X, y, sk_coef, sk.intercept_, np_enet(sk_coef, a, l1_ratio, factors), sw
         )
         assert ours <= ref * (1 + 1e-6)
-        looped = jr.solve(
-            X, y, jr.SquaredLoss(), _penalty(float(a), l1_ratio, factors), sample_weight=sw, tol=1e-10
-        )
-        np.testing.assert_allclose(looped.coef, coef, rtol=1e-9, atol=1e-12 * np.abs(coef).max())
-        np.testing.assert_allclose(looped.intercept, b, rtol=1e-9, atol=1e-12 * abs(y).max())
+        if len(y) == N:  # one shape is enough here: a lane of a batch is the same fit as a single one
+            looped = jr.solve(
+                X, y, jr.SquaredLoss(), _penalty(float(a), l1_ratio, factors), sample_weight=sw, tol=1e-10
+            )
+            np.testing.assert_allclose(looped.coef, coef, rtol=1e-9, atol=1e-12 * np.abs(coef).max())
+            np.testing.assert_allclose(looped.intercept, b, rtol=1e-9, atol=1e-12 * abs(y).max())
     perm = np.random.default_rng(0).permutation(P)
     permuted = jr.solve(
         X[:, perm],
