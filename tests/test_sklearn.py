@@ -269,6 +269,7 @@ def test_logistic_regression_cv_matches_sklearn(clf, multinomial, scoring):
     np.testing.assert_allclose(ours.Cs_, theirs.Cs_)
     np.testing.assert_allclose(ours.coef_, theirs.coef_, atol=ATOL)
     np.testing.assert_allclose(ours.predict_proba(X), theirs.predict_proba(X), atol=ATOL)
+    assert ours.score(X, y, sample_weight=sw) == pytest.approx(theirs.score(X, y, sample_weight=sw), abs=ATOL)
 
 
 def test_fold_alphas_scaled_keeps_c_fixed(clf):
@@ -335,7 +336,7 @@ def test_convergence_warning_names_the_gap(reg, clf):
         LogisticRegression(C=1e4, tol=1e-14, max_iter=10).fit(Xc, y2)
 
 
-def test_warm_start(reg):
+def test_warm_start(reg, clf):
     X, y, _ = reg
     model = ElasticNet(alpha=0.05, tol=TIGHT, warm_start=True).fit(X, y)
     first = model.n_iter_
@@ -343,6 +344,12 @@ def test_warm_start(reg):
     cold = ElasticNet(alpha=0.04, tol=TIGHT).fit(X, y)
     assert model.n_iter_ < cold.n_iter_ <= first * 10
     np.testing.assert_allclose(model.coef_, cold.coef_, atol=ATOL)
+    Xc, _, y3, _ = clf
+    warm = LogisticRegression(C=0.3, tol=TIGHT, warm_start=True).fit(Xc, y3)
+    warm.set_params(C=0.35).fit(Xc, y3)
+    cold = LogisticRegression(C=0.35, tol=TIGHT).fit(Xc, y3)
+    assert warm.n_iter_[0] < cold.n_iter_[0]
+    np.testing.assert_allclose(warm.coef_, cold.coef_, atol=ATOL)
 
 
 @pytest.mark.parametrize("est", [Lasso(alpha=0.1), Ridge(), ElasticNetCV(cv=3), LogisticRegression(),
