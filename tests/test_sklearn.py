@@ -136,7 +136,7 @@ def test_regressors_match_sklearn(reg, ours, theirs, weighted):
 def test_lasso_dual_gap_in_sklearn_units(reg):
     """``dual_gap_`` is the gap of the objective ``1/(2n)||y - Xw - b||^2 + alpha |w|_1``, as sklearn."""
     X, y, _ = reg
-    model = Lasso(alpha=0.1, max_iter=20, tol=0.0).fit(X, y) if False else Lasso(alpha=0.1, tol=1e-3).fit(X, y)
+    model = Lasso(alpha=0.1, tol=1e-3).fit(X, y)
     ref = sk.Lasso(alpha=0.1, tol=1e-14, max_iter=100_000).fit(X, y)
 
     def objective(coef, intercept):
@@ -177,15 +177,19 @@ def test_logistic_regression_matches_sklearn(clf, multinomial, weighted, kw):
     assert ours.n_iter_.shape == (1,) and ours.n_iter_.dtype == np.int32
 
 
+@pytest.mark.parametrize("weighted", [False, True])
 @pytest.mark.parametrize("multinomial", [False, True])
-def test_logistic_regression_l1_ratio_matches_saga(clf, multinomial):
-    X, y2, y3, _ = clf
+def test_logistic_regression_l1_ratio_matches_saga(clf, multinomial, weighted):
+    X, y2, y3, sw = clf
     y = y3 if multinomial else y2
-    ours = LogisticRegression(C=0.5, l1_ratio=0.7, tol=TIGHT).fit(X, y)
-    theirs = sk.LogisticRegression(C=0.5, l1_ratio=0.7, solver="saga", tol=1e-12, max_iter=100_000).fit(X, y)
-    np.testing.assert_allclose(ours.coef_, theirs.coef_, atol=1e-5)
-    np.testing.assert_allclose(ours.predict_proba(X), theirs.predict_proba(X), atol=1e-5)
-    assert np.any(ours.coef_ == 0.0)
+    sw = sw if weighted else None
+    ours = LogisticRegression(C=0.5, l1_ratio=0.7, tol=TIGHT).fit(X, y, sample_weight=sw)
+    theirs = sk.LogisticRegression(C=0.5, l1_ratio=0.7, solver="saga", tol=1e-14, max_iter=1_000_000)
+    theirs.fit(X, y, sample_weight=sw)
+    np.testing.assert_allclose(ours.coef_, theirs.coef_, atol=ATOL)
+    np.testing.assert_allclose(ours.intercept_, theirs.intercept_, atol=ATOL)
+    np.testing.assert_allclose(ours.predict_proba(X), theirs.predict_proba(X), atol=ATOL)
+    np.testing.assert_array_equal(ours.coef_ == 0.0, theirs.coef_ == 0.0)
 
 
 def test_logistic_regression_without_penalty(clf):
@@ -272,6 +276,7 @@ def test_logistic_regression_cv_matches_sklearn(clf, multinomial, scoring):
     assert ours.score(X, y, sample_weight=sw) == pytest.approx(theirs.score(X, y, sample_weight=sw), abs=ATOL)
 
 
+@pytest.mark.filterwarnings("ignore:the best alpha")
 def test_fold_alphas_scaled_keeps_c_fixed(clf):
     """cross_validate(fold_alphas="scaled"): fold k is the fit at alpha * sum(s) / sum(s_train_k)."""
     X, y2, _, sw = clf
@@ -294,14 +299,22 @@ def test_fold_alphas_scaled_keeps_c_fixed(clf):
 
 def test_penalty_factor(reg):
     X, y, _ = reg
-    f = np.array([0.0, 2.0, 1.0, 1.0, 0.5, 1.0, 1.0, 1.0])
+    # Positive factors f_j equal rescaling feature j by 1 / f_j.
+    f = np.array([0.5, 2.0, 1.0, 1.0, 0.5, 1.0, 3.0, 1.0])
     ours = Lasso(alpha=0.1, penalty_factor=f, tol=TIGHT).fit(X, y)
-    # A factor f_j > 0 equals rescaling feature j by 1 / f_j; f_0 = 0 leaves w_0 free, as a tiny factor does.
-    scale = np.where(f > 0, f, 1e-8)
-    ref = sk.Lasso(alpha=0.1, tol=1e-14, max_iter=100_000).fit(X / scale, y)
-    np.testing.assert_allclose(ours.coef_, ref.coef_ / scale, atol=1e-5)
-    huge = Lasso(alpha=1e3, penalty_factor=f).fit(X, y)
-    assert huge.coef_[0] != 0.0 and np.all(huge.coef_[1:] == 0.0)
+    ref = sk.Lasso(alpha=0.1, tol=1e-15, max_iter=100_000).fit(X / f, y)
+    np.testing.assert_allclose(ours.coef_, ref.coef_ / f, atol=ATOL)
+    # f_0 = 0 leaves w_0 unpenalized: the optimality conditions, with X_0's gradient exactly zero.
+    f[0] = 0.0
+    model = Lasso(alpha=0.5, penalty_factor=f, tol=TIGHT).fit(X, y)
+    grad = X.T @ (y - model.predict(X)) / len(y)
+    on = model.coef_ != 0
+    assert on[0] and abs(grad[0]) < ATOL
+    np.testing.assert_allclose(grad[on], 0.5 * f[on] * np.sign(model.coef_[on]), atol=ATOL)
+    assert np.all(np.abs(grad[~on]) <= 0.5 * f[~on] + ATOL)
+    huge = Lasso(alpha=1e3, penalty_factor=f, tol=TIGHT).fit(X, y)
+    assert np.all(huge.coef_[1:] == 0.0)
+    assert huge.coef_[0] == pytest.approx(np.polyfit(X[:, 0], y, 1)[0], abs=ATOL)
     with pytest.raises(ValueError, match="penalty_factor"):
         Lasso(penalty_factor=np.ones(3)).fit(X, y)
     with pytest.raises(ValueError, match="penalty_factor"):
