@@ -1,4 +1,4 @@
-"""scikit-learn estimators on top of :func:`jaxreg.solve`, :func:`jaxreg.path` and :func:`jaxreg.cross_validate`.
+"""scikit-learn estimators built on :func:`jaxreg.solve`, :func:`jaxreg.path`, :func:`jaxreg.cross_validate`.
 
 ``Lasso``, ``ElasticNet``, ``Ridge``, ``LogisticRegression`` (binary and multinomial), ``LassoCV``,
 ``ElasticNetCV`` and ``LogisticRegressionCV`` take scikit-learn's parameter names and defaults, minimize
@@ -20,10 +20,11 @@ Differences from scikit-learn, all deliberate:
 Compile once.  Hyper-parameters (``alpha``, ``l1_ratio``, ``C``, ``tol``, ``penalty_factor``, sample
 weights, the alpha grid) are traced arguments of jaxreg's compiled programs: ``clone``, ``set_params``
 and a grid search over them reuse one compiled program.  Data are padded with zero-weight rows and
-zero (penalized) columns to bucketed shapes (at least 128 x 16, powers of two up to 1024, then
-multiples of 1/16 of the next power of two), so the unequal folds of a grid search and data sets of similar size also share it.
-Padding changes neither the problem nor its solution.  Structure is static: a change of ``max_iter``,
-``fit_intercept``, ``positive``, the dtype, the number of classes or the shape bucket compiles anew.
+zero (penalized) columns to bucketed shapes (at least 256 x 32, then powers of two up to 1024, then
+multiples of 1/16 of the next power of two: at most 12.5% extra), so the unequal folds of a grid search
+and data sets of similar size share it too.  Padding changes neither the problem nor its solution.
+Structure is static: a change of ``max_iter``, ``fit_intercept``, ``positive``, the dtype, the number of
+classes or the shape bucket compiles anew.
 
 All squared-loss estimators share one penalty type (:class:`jaxreg.ElasticNet`, with ``l1_ratio=1`` for
 the lasso and ``0`` for ridge) and so share compiled programs.
@@ -65,7 +66,7 @@ __all__ = [
 
 _FLOATS = [np.float64, np.float32]
 # Problems smaller than this are padded to it: their solve costs next to nothing, their compilation seconds.
-_LEAST_ROWS, _LEAST_COLUMNS = 256, 16
+_LEAST_ROWS, _LEAST_COLUMNS = 256, 32
 
 
 # -- validation and conversion -----------------------------------------------------------------
@@ -83,8 +84,15 @@ def _bucket(m: int, least: int) -> int:
     return -(-m // step) * step
 
 
-def _check_real(name: str, value: Any, low: float = 0.0, high: float = np.inf, *, open_low: bool = False,
-                allow_inf: bool = False) -> float:
+def _check_real(
+    name: str,
+    value: Any,
+    low: float = 0.0,
+    high: float = np.inf,
+    *,
+    open_low: bool = False,
+    allow_inf: bool = False,
+) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise ValueError(f"{name} must be a real number, got {value!r}")
     v = float(value)
@@ -195,7 +203,10 @@ def _check_status(est: Any, status: np.ndarray, gap: np.ndarray, n_iter: np.ndar
 
 def _unpad_path(path: PathResult, p: int, feature_axis: int, dtype: Any) -> PathResult:
     """The full-data path as NumPy arrays, without the padded features."""
-    conv = lambda a: None if a is None else np.asarray(a)  # noqa: E731
+
+    def conv(a: Any) -> np.ndarray | None:
+        return None if a is None else np.asarray(a)
+
     coef = np.asarray(path.coef, dtype)
     coef = np.take(coef, np.arange(p), axis=feature_axis)
     return PathResult(
@@ -257,14 +268,21 @@ class _SquaredLossRegressor(RegressorMixin, BaseEstimator):
             )
             init = {}
             if warm:
-                init = dict(
-                    coef_init=data.coef_init(np.reshape(self.coef_, (-1, p))[k]),
-                    intercept_init=np.reshape(self.intercept_, (-1,))[k],
-                )
+                init = {
+                    "coef_init": data.coef_init(np.reshape(self.coef_, (-1, p))[k]),
+                    "intercept_init": np.reshape(self.intercept_, (-1,))[k],
+                }
             res = solve(
-                data.X, data.y[:, k], SquaredLoss(), penalty, fit_intercept=bool(self.fit_intercept),
-                sample_weight=data.sw, tol=tol, max_iter=max_iter, **init,
-            )  # fmt: skip
+                data.X,
+                data.y[:, k],
+                SquaredLoss(),
+                penalty,
+                fit_intercept=bool(self.fit_intercept),
+                sample_weight=data.sw,
+                tol=tol,
+                max_iter=max_iter,
+                **init,
+            )
             coef[k] = np.asarray(res.coef)[:p]
             intercept[k] = np.asarray(res.intercept) if self.fit_intercept else 0.0
             n_iter[k], gap[k], status[k] = int(res.n_iter), float(res.gap), int(res.status)
@@ -557,7 +575,8 @@ class LogisticRegression(_LinearClassifier):
     scikit-learn's ``LogisticRegression`` (parametrized by ``C`` and ``l1_ratio`` as from version 1.8).
     Minimizes over ``(W, b)``::
 
-        C * sum_i s_i loss(y_i, x_i @ W + b)  +  sum_j f_j * (l1_ratio * |W_j| + (1 - l1_ratio) / 2 * ||W_j||**2)
+        C * sum_i s_i loss(y_i, x_i @ W + b)
+            + sum_j f_j * (l1_ratio * |W_j| + (1 - l1_ratio) / 2 * ||W_j||**2)
 
     with ``loss`` the binary cross-entropy (two classes, one coefficient vector) or the softmax
     cross-entropy (``K > 2`` classes, ``W`` of shape ``(n_features, K)``, penalty summed over classes),
@@ -622,7 +641,7 @@ class LogisticRegression(_LinearClassifier):
         max_iter = _check_max_iter(self.max_iter)
         prev = (getattr(self, "coef_", None), getattr(self, "intercept_", None))
         X, y, sw = self._encode(X, y, sample_weight)
-        n, p = X.shape
+        p = X.shape[1]
         pf = _penalty_factor(self.penalty_factor, p, X.dtype)
         alpha = 0.0 if np.isinf(C) else 1.0 / (C * float(np.sum(sw)))
         loss = self._loss()
@@ -632,12 +651,19 @@ class LogisticRegression(_LinearClassifier):
         prev_coef, prev_intercept = prev
         if self.warm_start and prev_coef is not None and prev_coef.shape == ((1 if K == 2 else K), p):
             coef0, b0 = (prev_coef[0], prev_intercept[0]) if K == 2 else (prev_coef.T, prev_intercept)
-            init = dict(coef_init=data.coef_init(coef0), intercept_init=b0)
+            init = {"coef_init": data.coef_init(coef0), "intercept_init": b0}
         penalty = _ElasticNetPenalty(alpha=alpha, l1_ratio=l1_ratio, weights=data.pf)
         res = solve(
-            data.X, data.y, loss, penalty, fit_intercept=bool(self.fit_intercept), sample_weight=data.sw,
-            tol=tol, max_iter=max_iter, **init,
-        )  # fmt: skip
+            data.X,
+            data.y,
+            loss,
+            penalty,
+            fit_intercept=bool(self.fit_intercept),
+            sample_weight=data.sw,
+            tol=tol,
+            max_iter=max_iter,
+            **init,
+        )
         _check_status(self, res.status, res.gap, res.n_iter)
         self._store(res.coef, res.intercept, p, X.dtype)
         self.n_iter_ = np.asarray([int(res.n_iter)], dtype=np.int32)
@@ -660,7 +686,7 @@ class _SquaredLossCV(RegressorMixin, BaseEstimator):
         raise NotImplementedError
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None, **params: Any) -> Any:
-        """Cross-validate the path on ``X (n_samples, n_features)``, ``y (n_samples,)``; refit; return ``self``.
+        """Cross-validate the path on ``X (n_samples, n_features)``, ``y (n_samples,)``; return ``self``.
 
         ``params`` are passed to the splitter's ``split`` (e.g. ``groups``).
         """
@@ -683,7 +709,7 @@ class _SquaredLossCV(RegressorMixin, BaseEstimator):
         else:
             alphas = np.asarray(alphas, dtype=float)
             if alphas.ndim != 1 or alphas.size == 0 or not np.all(np.isfinite(alphas)) or np.any(alphas < 0):
-                raise ValueError("alphas must be an int or a non-empty 1-D array of non-negative finite values")
+                raise ValueError("alphas must be an int or a non-empty 1-D array of finite values >= 0")
             given = True
         splits = _cv_splits(self.cv, X, y, False, params)
         data = _Padded(X, y, sw, pf)
@@ -693,17 +719,35 @@ class _SquaredLossCV(RegressorMixin, BaseEstimator):
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="the best alpha", category=UserWarning)
             cvr = cross_validate(
-                data.X, data.y, SquaredLoss(), penalty, alphas=alphas, eps=eps,
-                l1_ratios=rho if is_grid else None, cv=splits, scoring="mse",
-                fit_intercept=bool(self.fit_intercept), sample_weight=data.sw, tol=tol, max_iter=max_iter,
-            )  # fmt: skip
+                data.X,
+                data.y,
+                SquaredLoss(),
+                penalty,
+                alphas=alphas,
+                eps=eps,
+                l1_ratios=rho if is_grid else None,
+                cv=splits,
+                scoring="mse",
+                fit_intercept=bool(self.fit_intercept),
+                sample_weight=data.sw,
+                tol=tol,
+                max_iter=max_iter,
+            )
         path = _unpad_path(cvr.path, p, -1, X.dtype)
         grid = path.alphas.reshape(-1, path.alphas.shape[-1])  # (n_l1, n_alphas)
         pick = cvr.index_min if select == "min" else cvr.index_1se
         h, a = pick if is_grid else (0, pick)
-        at = lambda arr: arr[h, a] if is_grid else arr[a]  # noqa: E731
-        _check_status(self, np.where(at(path.converged), Status.CONVERGED, Status.MAX_ITER),
-                      at(path.gap), at(path.n_iter), " (full-data fit at the chosen point)")  # fmt: skip
+
+        def at(arr: np.ndarray) -> Any:
+            return arr[h, a] if is_grid else arr[a]
+
+        _check_status(
+            self,
+            np.where(at(path.converged), Status.CONVERGED, Status.MAX_ITER),
+            at(path.gap),
+            at(path.n_iter),
+            " (full-data fit at the chosen point)",
+        )
         if not np.all(cvr.fold_converged):
             warnings.warn(
                 f"{type(self).__name__}: {int(np.sum(~np.asarray(cvr.fold_converged)))} fold fits did not "
@@ -798,7 +842,7 @@ class LassoCV(_SquaredLossCV):
 
 
 class ElasticNetCV(_SquaredLossCV):
-    r"""Elastic net with ``alpha`` and ``l1_ratio`` chosen by cross-validation (scikit-learn's ``ElasticNetCV``).
+    r"""Elastic net with ``alpha`` and ``l1_ratio`` chosen by cross-validation (scikit-learn's ElasticNetCV).
 
     All folds, alphas and l1_ratios, and the full-data paths, are fit in one compiled call of
     :func:`jaxreg.cross_validate`.  Each fold fits::
@@ -861,16 +905,18 @@ class ElasticNetCV(_SquaredLossCV):
 
     def _l1_ratios(self) -> tuple[list[float], bool]:
         is_grid = not isinstance(self.l1_ratio, numbers.Real)
-        rho = [float(r) for r in np.atleast_1d(np.asarray(self.l1_ratio, dtype=float))] if is_grid else [self.l1_ratio]
+        rho = np.atleast_1d(np.asarray(self.l1_ratio, dtype=float)).tolist() if is_grid else [self.l1_ratio]
         if not rho:
             raise ValueError("l1_ratio must not be empty")
-        for r in rho:
-            _check_real("l1_ratio", r, 0.0, 1.0)
-        return [float(r) for r in rho], is_grid
+        return [_check_real("l1_ratio", r, 0.0, 1.0) for r in rho], is_grid
 
 
-_LOGISTIC_SCORINGS = {"neg_log_loss": "deviance", "accuracy": "misclassification", None: "misclassification",
-                      "roc_auc": "auc"}  # fmt: skip
+_LOGISTIC_SCORINGS = {
+    "neg_log_loss": "deviance",
+    "accuracy": "misclassification",
+    None: "misclassification",
+    "roc_auc": "auc",
+}
 
 
 class LogisticRegressionCV(_LinearClassifier):
@@ -880,7 +926,8 @@ class LogisticRegressionCV(_LinearClassifier):
     ``C`` in ``Cs`` and ``l1_ratio`` in ``l1_ratios`` it fits, on the fold's training samples,
     :class:`LogisticRegression`'s objective::
 
-        C * sum_i s_i loss(y_i, x_i @ W + b)  +  sum_j f_j * (l1_ratio * |W_j| + (1 - l1_ratio) / 2 * ||W_j||**2)
+        C * sum_i s_i loss(y_i, x_i @ W + b)
+            + sum_j f_j * (l1_ratio * |W_j| + (1 - l1_ratio) / 2 * ||W_j||**2)
 
     scores it on the held-out samples, chooses the best mean score, and takes the full-data fit at the
     chosen ``(C, l1_ratio)``.  Everything runs in one compiled call of :func:`jaxreg.cross_validate`
@@ -969,7 +1016,7 @@ class LogisticRegressionCV(_LinearClassifier):
         for r in rho:
             _check_real("l1_ratios", float(r), 0.0, 1.0)
         X, y, sw = self._encode(X, y, sample_weight)
-        n, p = X.shape
+        p = X.shape[1]
         K = self.classes_.size
         if scoring == "auc" and K > 2:
             raise ValueError("scoring='roc_auc' needs two classes")
@@ -983,14 +1030,29 @@ class LogisticRegressionCV(_LinearClassifier):
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="the best alpha", category=UserWarning)
             cvr = cross_validate(
-                data.X, data.y, self._loss(), penalty, alphas=alphas, l1_ratios=rho, cv=splits,
-                scoring=scoring, fit_intercept=bool(self.fit_intercept), sample_weight=data.sw, tol=tol,
-                max_iter=max_iter, fold_alphas="scaled",
-            )  # fmt: skip
+                data.X,
+                data.y,
+                self._loss(),
+                penalty,
+                alphas=alphas,
+                l1_ratios=rho,
+                cv=splits,
+                scoring=scoring,
+                fit_intercept=bool(self.fit_intercept),
+                sample_weight=data.sw,
+                tol=tol,
+                max_iter=max_iter,
+                fold_alphas="scaled",
+            )
         path = _unpad_path(cvr.path, p, -1 if K == 2 else -2, X.dtype)
         h, a = cvr.index_min if select == "min" else cvr.index_1se
-        _check_status(self, np.where(path.converged[h, a], Status.CONVERGED, Status.MAX_ITER),
-                      path.gap[h, a], path.n_iter[h, a], " (full-data fit at the chosen point)")  # fmt: skip
+        _check_status(
+            self,
+            np.where(path.converged[h, a], Status.CONVERGED, Status.MAX_ITER),
+            path.gap[h, a],
+            path.n_iter[h, a],
+            " (full-data fit at the chosen point)",
+        )
         if not np.all(cvr.fold_converged):
             warnings.warn(
                 f"{type(self).__name__}: {int(np.sum(~np.asarray(cvr.fold_converged)))} fold fits did not "

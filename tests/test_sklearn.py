@@ -60,7 +60,9 @@ CHECKED = [
 EXPECTED_FAILED_CHECKS: dict[str, dict[str, str]] = {}
 
 
-@parametrize_with_checks(CHECKED, expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS.get(type(est).__name__, {}))
+@parametrize_with_checks(
+    CHECKED, expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS.get(type(est).__name__, {})
+)
 def test_sklearn_estimator_checks(estimator, check):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -113,7 +115,10 @@ def _compiles() -> int:
         (Lasso(alpha=0.1, positive=True), sk.Lasso(alpha=0.1, positive=True)),
         (Lasso(alpha=0.05, fit_intercept=False), sk.Lasso(alpha=0.05, fit_intercept=False)),
         (ElasticNet(alpha=0.2, l1_ratio=0.3), sk.ElasticNet(alpha=0.2, l1_ratio=0.3)),
-        (ElasticNet(alpha=0.2, l1_ratio=0.6, positive=True), sk.ElasticNet(alpha=0.2, l1_ratio=0.6, positive=True)),
+        (
+            ElasticNet(alpha=0.2, l1_ratio=0.6, positive=True),
+            sk.ElasticNet(alpha=0.2, l1_ratio=0.6, positive=True),
+        ),
         (Ridge(alpha=3.0), sk.Ridge(alpha=3.0)),
         (Ridge(alpha=3.0, positive=True), sk.Ridge(alpha=3.0, positive=True)),
         (Ridge(alpha=0.5, fit_intercept=False), sk.Ridge(alpha=0.5, fit_intercept=False)),
@@ -150,7 +155,10 @@ def test_lasso_dual_gap_in_sklearn_units(reg):
 def test_multioutput_regression(reg):
     X, y, sw = reg
     Y = np.stack([y, -2.0 * y + X[:, 2]], axis=1)
-    for ours, theirs in [(Lasso(alpha=0.1), sk.Lasso(alpha=0.1)), (Ridge(alpha=[1.0, 4.0]), sk.Ridge(alpha=[1.0, 4.0]))]:
+    for ours, theirs in [
+        (Lasso(alpha=0.1), sk.Lasso(alpha=0.1)),
+        (Ridge(alpha=[1.0, 4.0]), sk.Ridge(alpha=[1.0, 4.0])),
+    ]:
         a = ours.set_params(tol=TIGHT).fit(X, Y, sample_weight=sw)
         b = theirs.set_params(tol=1e-12).fit(X, Y, sample_weight=sw)
         assert a.coef_.shape == (2, 8) and a.intercept_.shape == (2,) and a.predict(X).shape == (60, 2)
@@ -160,7 +168,9 @@ def test_multioutput_regression(reg):
 
 @pytest.mark.parametrize("multinomial", [False, True])
 @pytest.mark.parametrize("weighted", [False, True])
-@pytest.mark.parametrize("kw", [dict(C=0.3), dict(C=10.0, fit_intercept=False), dict(C=1.0, class_weight="balanced")])
+@pytest.mark.parametrize(
+    "kw", [{"C": 0.3}, {"C": 10.0, "fit_intercept": False}, {"C": 1.0, "class_weight": "balanced"}]
+)
 def test_logistic_regression_matches_sklearn(clf, multinomial, weighted, kw):
     X, y2, y3, sw = clf
     y = y3 if multinomial else y2
@@ -263,9 +273,11 @@ def test_logistic_regression_cv_matches_sklearn(clf, multinomial, scoring):
     X, y2, y3, sw = clf
     y = y3 if multinomial else y2
     cv = StratifiedKFold(3, shuffle=True, random_state=0)
-    kw = dict(Cs=[0.01, 0.05, 0.3, 1.0, 10.0], cv=cv, scoring=scoring)
+    kw = {"Cs": [0.01, 0.05, 0.3, 1.0, 10.0], "cv": cv, "scoring": scoring}
     ours = LogisticRegressionCV(tol=TIGHT, **kw).fit(X, y, sample_weight=sw)
-    theirs = sk.LogisticRegressionCV(tol=1e-12, max_iter=10_000, l1_ratios=(0.0,), use_legacy_attributes=False, **kw)
+    theirs = sk.LogisticRegressionCV(
+        tol=1e-12, max_iter=10_000, l1_ratios=(0.0,), use_legacy_attributes=False, **kw
+    )
     theirs.fit(X, y, sample_weight=sw)
     assert ours.scores_.shape == theirs.scores_.shape == (3, 1, 5)
     np.testing.assert_allclose(ours.scores_, theirs.scores_, atol=ATOL)
@@ -283,12 +295,27 @@ def test_fold_alphas_scaled_keeps_c_fixed(clf):
     folds = list(KFold(3).split(X))
     alphas = np.array([0.1, 0.02])
     cvr = jr.cross_validate(
-        X, y2, jr.LogisticLoss(), jr.L2(), alphas=alphas, cv=KFold(3), sample_weight=sw, scoring="deviance",
-        tol=TIGHT, fold_alphas="scaled",
-    )  # fmt: skip
+        X,
+        y2,
+        jr.LogisticLoss(),
+        jr.L2(),
+        alphas=alphas,
+        cv=KFold(3),
+        sample_weight=sw,
+        scoring="deviance",
+        tol=TIGHT,
+        fold_alphas="scaled",
+    )
     for k, (train, test) in enumerate(folds):
         scale = sw.sum() / sw[train].sum()
-        res = jr.solve(X[train], y2[train], jr.LogisticLoss(), jr.L2(alpha=alphas * scale), sample_weight=sw[train], tol=TIGHT)
+        res = jr.solve(
+            X[train],
+            y2[train],
+            jr.LogisticLoss(),
+            jr.L2(alpha=alphas * scale),
+            sample_weight=sw[train],
+            tol=TIGHT,
+        )
         z = X[test] @ np.asarray(res.coef).T + np.asarray(res.intercept)
         dev = 2 * np.average(np.logaddexp(0, z) - y2[test][:, None] * z, weights=sw[test], axis=0)
         np.testing.assert_allclose(np.asarray(cvr.scores)[k], dev, rtol=1e-8)
@@ -365,8 +392,11 @@ def test_warm_start(reg, clf):
     np.testing.assert_allclose(warm.coef_, cold.coef_, atol=ATOL)
 
 
-@pytest.mark.parametrize("est", [Lasso(alpha=0.1), Ridge(), ElasticNetCV(cv=3), LogisticRegression(),
-                                 LogisticRegressionCV(Cs=5, cv=3)], ids=lambda e: type(e).__name__)  # fmt: skip
+@pytest.mark.parametrize(
+    "est",
+    [Lasso(alpha=0.1), Ridge(), ElasticNetCV(cv=3), LogisticRegression(), LogisticRegressionCV(Cs=5, cv=3)],
+    ids=lambda e: type(e).__name__,
+)
 def test_float32_in_float32_out(reg, est):
     X, y, _ = reg
     target = (y > 1).astype(int) if isinstance(est, (LogisticRegression, LogisticRegressionCV)) else y
@@ -388,13 +418,26 @@ def test_works_without_x64(reg):
 
 def test_bad_parameters(reg, clf):
     X, y, _ = reg
-    for est in [Lasso(alpha=-1.0), ElasticNet(l1_ratio=1.5), Ridge(alpha=[1.0, 2.0]), Lasso(tol=-1.0),
-                Lasso(max_iter=0), LassoCV(alphas=0), LassoCV(eps=0.0), ElasticNetCV(l1_ratio=[])]:  # fmt: skip
+    for est in [
+        Lasso(alpha=-1.0),
+        ElasticNet(l1_ratio=1.5),
+        Ridge(alpha=[1.0, 2.0]),
+        Lasso(tol=-1.0),
+        Lasso(max_iter=0),
+        LassoCV(alphas=0),
+        LassoCV(eps=0.0),
+        ElasticNetCV(l1_ratio=[]),
+    ]:
         with pytest.raises(ValueError):
             est.fit(X, y)
     Xc, y2, y3, _ = clf
-    for est in [LogisticRegression(C=0.0), LogisticRegression(l1_ratio=-0.1), LogisticRegressionCV(Cs=[0.0, 1.0]),
-                LogisticRegressionCV(scoring="f1"), LogisticRegressionCV(l1_ratios=[2.0])]:  # fmt: skip
+    for est in [
+        LogisticRegression(C=0.0),
+        LogisticRegression(l1_ratio=-0.1),
+        LogisticRegressionCV(Cs=[0.0, 1.0]),
+        LogisticRegressionCV(scoring="f1"),
+        LogisticRegressionCV(l1_ratios=[2.0]),
+    ]:
         with pytest.raises(ValueError):
             est.fit(Xc, y2)
     with pytest.raises(ValueError, match="two classes"):
