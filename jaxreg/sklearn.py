@@ -1025,6 +1025,14 @@ class LogisticRegressionCV(_LinearClassifier):
         Cs = np.sort(Cs)
         alphas = np.where(np.isinf(Cs), 0.0, 1.0 / (Cs * sw_sum))
         splits = _cv_splits(self.cv, X, y, True, params)
+        for k, (train, _) in enumerate(splits.splits):
+            seen = np.unique(y[train][sw[train] > 0])
+            if seen.size < K:
+                missing = np.setdiff1d(self.classes_, self.classes_[seen]).tolist()
+                raise ValueError(
+                    f"{type(self).__name__}: the training set of fold {k} has no sample of the classes "
+                    f"{missing}; use a stratified splitter or fewer folds"
+                )
         data = _Padded(X, y, sw, pf)
         penalty = _ElasticNetPenalty(alpha=1.0, l1_ratio=1.0, weights=data.pf)
         with warnings.catch_warnings():

@@ -4,6 +4,7 @@ Data sets stay at most 256 x 16 so that every fit here shares the compiled progr
 shape (see ``jaxreg.sklearn``).
 """
 
+import re
 import sys
 import warnings
 
@@ -374,6 +375,12 @@ def test_convergence_warning_names_the_gap(reg, clf):
     Xc, y2, _, _ = clf
     with pytest.warns(ConvergenceWarning, match="duality gap"):
         LogisticRegression(C=1e4, tol=1e-14, max_iter=10).fit(Xc, y2)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        LassoCV(cv=3, tol=1e-14, max_iter=10).fit(X, y)
+    messages = [str(w.message) for w in caught if w.category is ConvergenceWarning]
+    assert any(m.startswith("LassoCV (full-data fit at the chosen point)") and "duality gap" in m for m in messages)
+    assert any(re.match(r"LassoCV: \d+ fold fits did not reach tol=1e-14", m) for m in messages)
 
 
 def test_warm_start(reg, clf):
@@ -444,6 +451,9 @@ def test_bad_parameters(reg, clf):
         LogisticRegressionCV(scoring="roc_auc").fit(Xc, y3)
     with pytest.raises(ValueError, match="zero total weight"):
         LogisticRegression().fit(Xc, y3, sample_weight=(y3 != 2).astype(float))
+    order = np.argsort(y3, kind="stable")
+    with pytest.raises(ValueError, match="fold . has no sample of the classes"):
+        LogisticRegressionCV(cv=KFold(3)).fit(Xc[order], y3[order])
 
 
 # -- compile once ------------------------------------------------------------------------------
