@@ -379,7 +379,9 @@ def test_convergence_warning_names_the_gap(reg, clf):
         warnings.simplefilter("always", ConvergenceWarning)
         LassoCV(cv=3, tol=1e-14, max_iter=10).fit(X, y)
     messages = [str(w.message) for w in caught if w.category is ConvergenceWarning]
-    assert any(m.startswith("LassoCV (full-data fit at the chosen point)") and "duality gap" in m for m in messages)
+    assert any(
+        m.startswith("LassoCV (full-data fit at the chosen point)") and "duality gap" in m for m in messages
+    )
     assert any(re.match(r"LassoCV: \d+ fold fits did not reach tol=1e-14", m) for m in messages)
 
 
