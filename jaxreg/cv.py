@@ -180,6 +180,7 @@ def cross_validate(
     check_every: int = 10,
     devices: int | str = "all",
     shard: str = "paths",
+    fold_alphas: str = "same",
 ) -> CVResult:
     r"""K-fold cross-validation of a regularization path, all folds in one compiled program.
 
@@ -196,6 +197,12 @@ def cross_validate(
       shuffle, random_state: shuffle samples before K-fold splitting (int ``cv`` only).
       scoring: one of ``SCORINGS[type(loss)]``: ``"mse"``, ``"mae"``, ``"deviance"``,
         ``"misclassification"``, ``"auc"`` (maximized); default: the first for the loss.
+      fold_alphas: ``"same"`` (default): every fold is fit with the grid's alphas, so the penalty
+        keeps its weight against the *mean* training loss (scikit-learn's ``LassoCV``, glmnet).
+        ``"scaled"``: fold ``k`` is fit with ``alpha * sum(s) / sum(s over its training samples)``,
+        so the penalty keeps its weight against the *summed* loss (scikit-learn's
+        ``LogisticRegressionCV``, whose ``C = 1 / (alpha * sum(s))`` is fixed across folds).
+        The reported alphas are the full-data ones either way.
 
     Returns:
       :class:`CVResult`.
@@ -226,6 +233,8 @@ def cross_validate(
     te_w = test * sw[None]
     if np.any(tr_w.sum(1) == 0) or np.any(te_w.sum(1) == 0):
         raise ValueError("a cross-validation fold has no training or no test samples with positive weight")
+    if fold_alphas not in ("same", "scaled"):
+        raise ValueError(f"fold_alphas must be 'same' or 'scaled', got {fold_alphas!r}")
     unit, rho = _path._unit_with_l1_ratios(penalty, l1_ratios, p, X.dtype)
     mode = S._intercept_mode(loss, fit_intercept)
     grid = _path._resolve_alphas(alphas, eps, X, y, s, loss, unit, mode)  # (H, A)
@@ -236,6 +245,9 @@ def cross_validate(
     s_paths = jnp.asarray(np.repeat(cols, H, axis=1), X.dtype)  # (n, (F + 1) * H)
     unit_paths = jax.tree_util.tree_map(lambda a: jnp.tile(a, (F + 1,) + (1,) * (a.ndim - 1)), unit)
     grid_paths = jnp.tile(grid, (F + 1, 1))
+    if fold_alphas == "scaled":
+        factor = np.repeat(np.concatenate([[1.0], 1.0 / tr_w.sum(1)]), H)  # s sums to one
+        grid_paths = grid_paths * jnp.asarray(factor, X.dtype)[:, None]
     tests = jnp.asarray(np.repeat((te_w / te_w.sum(1, keepdims=True)).T, H * A, axis=1), X.dtype)
     n_dev = _path.n_devices_for(devices)
     _path.check_shard(shard)
