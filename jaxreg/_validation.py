@@ -6,6 +6,7 @@ shape only; their values are the caller's responsibility.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import jax
@@ -27,7 +28,7 @@ def float_dtype(x: Any) -> Any:
         dt = np.dtype(np.float32) if dt.itemsize < 4 else dt
     else:
         dt = np.dtype(np.float64)
-    return jnp.zeros((), dt).dtype  # float64 becomes float32 when x64 is disabled
+    return jax.dtypes.canonicalize_dtype(dt)  # float64 becomes float32 when x64 is disabled
 
 
 def _check_finite(name: str, a: Any) -> None:
@@ -97,13 +98,26 @@ def check_sample_weight(sample_weight: Any, n_samples: int, dtype: Any) -> jax.A
     return sw / jnp.sum(sw)
 
 
-def check_tol_max_iter(tol: Any, max_iter: Any) -> None:
+def check_tol_max_iter(tol: Any, max_iter: Any, dtype: Any = None) -> None:
+    """Validate ``tol`` and ``max_iter``; warn when ``dtype`` cannot resolve a gap of ``tol``.
+
+    The duality gap is a difference of two objective values, each rounded to ``eps`` of the problem's
+    scale, so relative gaps below about ``10 * eps`` are noise: such a ``tol`` ends at ``max_iter`` with
+    ``converged = False``.
+    """
     t = concrete(tol)
     if t is not None:
         if t.dtype.kind not in "biuf":
             raise TypeError(f"tol must be a non-negative finite scalar, got {tol!r}")
         if np.ndim(t) != 0 or not np.isfinite(t) or t < 0:
             raise ValueError(f"tol must be a non-negative finite scalar, got {tol!r}")
+        if dtype is not None and t < 10 * np.finfo(dtype).eps:
+            warnings.warn(
+                f"tol={float(t):.3g} is below what {np.dtype(dtype).name} resolves (about "
+                f"{10 * np.finfo(dtype).eps:.1g}); fits will likely stop at max_iter unconverged",
+                UserWarning,
+                stacklevel=3,
+            )
     check_positive_int("max_iter", max_iter)
 
 

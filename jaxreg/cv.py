@@ -219,7 +219,7 @@ def cross_validate(
     penalty = L1() if penalty is None else penalty
     X_in = X
     X, y, s, loss = S.prepare_data(X, y, loss, sample_weight)
-    V.check_tol_max_iter(tol, max_iter)
+    V.check_tol_max_iter(tol, max_iter, X.dtype)
     n, p = X.shape
     check_penalty(penalty, p)
     choices = SCORINGS.get(type(loss), _DEFAULT_SCORINGS)

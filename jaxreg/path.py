@@ -427,7 +427,7 @@ def path(
     loss = SquaredLoss() if loss is None else loss
     penalty = L1() if penalty is None else penalty
     X, y, s, loss = S.prepare_data(X, y, loss, sample_weight)
-    V.check_tol_max_iter(tol, max_iter)
+    V.check_tol_max_iter(tol, max_iter, X.dtype)
     p = X.shape[1]
     check_penalty(penalty, p)
     unit, rho = _unit_with_l1_ratios(penalty, l1_ratios, p, X.dtype)

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import enum
 import functools
+import warnings
 from typing import Any, NamedTuple
 
 import jax
@@ -685,10 +686,11 @@ def solve(
     if not isinstance(loss, Loss):
         raise TypeError(f"loss must be a jaxreg loss, got {loss!r}")
     X, y, s, loss = prepare_data(X, y, loss, sample_weight)
-    V.check_tol_max_iter(tol, max_iter)
+    V.check_tol_max_iter(tol, max_iter, X.dtype)
     V.check_positive_int("check_every", check_every)
     n, p = X.shape
     check_penalty(penalty, p)
+    _warn_ill_posed(penalty, X.shape)
     batch_shape = penalty.batch_shape
     B = int(np.prod(batch_shape, dtype=int))
     pen = penalty.broadcast(batch_shape, p, X.dtype)
@@ -711,6 +713,19 @@ def solve(
     # The loop is never differentiated: coef and intercept get the implicit derivative instead.
     st = _solve_batched(*detach((X, y, s[:, None], loss, pen, W0, b0, jnp.asarray(tol, X.dtype))), cfg, B)
     return differentiable(_result(st, batch_shape, loss, fit_intercept), X, y, s, loss, pen, fit_intercept)
+
+
+def _warn_ill_posed(penalty: Penalty, shape: tuple[int, int]) -> None:
+    """Warn for an unpenalized fit (``alpha = 0``) with at least as many features as samples."""
+    alpha = V.concrete(penalty.alpha)
+    n, p = shape
+    if alpha is not None and p >= n and np.any(np.asarray(alpha, dtype=float) == 0):
+        warnings.warn(
+            f"alpha = 0 leaves the problem unpenalized with n_features={p} >= n_samples={n}: the "
+            "minimizer is not unique (the solver returns one of them); use alpha > 0",
+            UserWarning,
+            stacklevel=3,
+        )
 
 
 def prepare_data(X: Any, y: Any, loss: Loss, sample_weight: Any) -> tuple[Array, Array, Array, Loss]:
