@@ -27,7 +27,7 @@ def float_dtype(x: Any) -> Any:
         dt = np.dtype(np.float32) if dt.itemsize < 4 else dt
     else:
         dt = np.dtype(np.float64)
-    return jnp.zeros((), dt).dtype  # float64 becomes float32 when x64 is disabled
+    return jax.dtypes.canonicalize_dtype(dt)  # float64 becomes float32, silently, when x64 is disabled
 
 
 def _check_finite(name: str, a: Any) -> None:
