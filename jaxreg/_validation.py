@@ -39,11 +39,15 @@ def _check_finite(name: str, a: Any) -> None:
 
 def _as_numeric(name: str, a: Any) -> Any:
     if isinstance(a, jax.Array):
+        if np.dtype(a.dtype).kind == "c":
+            raise ValueError(f"{name} must be real-valued, got complex dtype {a.dtype}")
         return a
     try:
         arr = np.asarray(a)
     except Exception as exc:  # ragged lists and the like
         raise ValueError(f"{name} could not be converted to a numeric array: {exc}") from None
+    if arr.dtype.kind == "c":
+        raise ValueError(f"{name} must be real-valued, got complex dtype {arr.dtype}")
     if arr.dtype.kind not in "biuf":
         try:
             arr = arr.astype(np.float64)
@@ -95,7 +99,15 @@ def check_sample_weight(sample_weight: Any, n_samples: int, dtype: Any) -> jax.A
 
 def check_tol_max_iter(tol: Any, max_iter: Any) -> None:
     t = concrete(tol)
-    if t is not None and (np.ndim(t) != 0 or not np.isfinite(t) or t < 0):
-        raise ValueError(f"tol must be a non-negative finite scalar, got {tol!r}")
-    if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 1:
-        raise ValueError(f"max_iter must be a positive integer, got {max_iter!r}")
+    if t is not None:
+        if t.dtype.kind not in "biuf":
+            raise TypeError(f"tol must be a non-negative finite scalar, got {tol!r}")
+        if np.ndim(t) != 0 or not np.isfinite(t) or t < 0:
+            raise ValueError(f"tol must be a non-negative finite scalar, got {tol!r}")
+    check_positive_int("max_iter", max_iter)
+
+
+def check_positive_int(name: str, value: Any) -> None:
+    """Loop limits are static Python integers >= 1 (a bool is not one)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")

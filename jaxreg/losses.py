@@ -281,6 +281,12 @@ class MultinomialLoss(Loss):
             raise ValueError(f"MultinomialLoss: label {k - 1} out of range for n_classes={self.n_classes}")
         if np.unique(y).size < 2:
             raise ValueError("MultinomialLoss: y holds a single class")
+        missing = np.setdiff1d(np.arange(self.n_classes or k), y)
+        if missing.size:
+            raise ValueError(
+                f"MultinomialLoss: y has no sample of class(es) {missing.astype(int).tolist()}; labels must be "
+                "0..K-1 with every class present (an absent class has intercept -inf)"
+            )
         return y
 
     def _value(self, y: Array, z: Array) -> Array:

@@ -372,7 +372,11 @@ class L2(_ElasticNetFamily):
 
 
 def _normalize_groups(groups: Any) -> tuple[int, ...] | None:
-    """Group label of every feature, relabelled 0..n_groups-1 in order of first appearance."""
+    """Group label of every feature, relabelled 0..n_groups-1 in sorted order of the labels.
+
+    Sorted order keeps ``weights[k]`` attached to the k-th smallest label whatever container the labels
+    come in; for index lists, group ``k`` is the ``k``-th list.
+    """
     if isinstance(groups, (int, np.integer)):
         raise TypeError("pass groups as a sequence; use GroupLasso.contiguous(n_features, size)")
     if groups is None:
@@ -388,14 +392,11 @@ def _normalize_groups(groups: Any) -> tuple[int, ...] | None:
                     raise ValueError("groups given as index lists must partition 0..n_features-1")
                 labels[j] = k
         items = labels
-    relabel: dict[int, int] = {}
-    out = []
-    for g in items:
-        g = int(g)
-        out.append(relabel.setdefault(g, len(relabel)))
-    if not out:
+    labels = [int(g) for g in items]
+    if not labels:
         raise ValueError("groups must not be empty")
-    return tuple(out)
+    relabel = {g: k for k, g in enumerate(sorted(set(labels)))}
+    return tuple(relabel[g] for g in labels)
 
 
 @_pytree_dataclass
@@ -417,7 +418,8 @@ class GroupLasso(Penalty):
       alpha: non-negative strength (scalar, or a leading batch axis).
       groups: the group label of each index along ``axis`` (length ``w.shape[axis]``), or a list of
         index lists that partitions them; ``None`` (default): one group per index. Static.
-      weights: per-group penalty factors ``(n_groups,)``; 0 = unpenalized group.
+      weights: per-group penalty factors ``(n_groups,)`` in sorted order of the group labels;
+        0 = unpenalized group.
       axis: the axis of ``w`` that the groups index. Static; :func:`jaxreg.solve` needs ``axis=0``.
 
     Example:
@@ -441,7 +443,12 @@ class GroupLasso(Penalty):
     positive = False
 
     def __post_init__(self) -> None:
-        if not isinstance(self.groups, tuple) or not all(type(g) is int for g in self.groups):
+        canonical = (
+            isinstance(self.groups, tuple)
+            and all(type(g) is int for g in self.groups)
+            and set(self.groups) == set(range(len(set(self.groups))))
+        )
+        if not canonical:
             object.__setattr__(self, "groups", _normalize_groups(self.groups))
 
     @classmethod
@@ -613,27 +620,34 @@ def check_penalty(penalty: Penalty, n_features: int) -> None:
     if not isinstance(penalty, Penalty):
         raise TypeError(f"penalty must be a jaxreg penalty (L1, L2, ElasticNet, GroupLasso), got {penalty!r}")
 
-    def concrete(x: Any) -> np.ndarray | None:
+    name = type(penalty).__name__
+
+    def concrete(x: Any, field: str) -> np.ndarray | None:
         if x is None or isinstance(x, jax.core.Tracer):
             return None
-        return np.asarray(x, dtype=float)
+        try:
+            a = np.asarray(x)
+        except (TypeError, ValueError):
+            a = np.asarray(None)
+        if a.dtype.kind not in "biuf":
+            raise TypeError(f"{name}: {field} must be numeric, got {x!r}")
+        return a.astype(float)
 
-    name = type(penalty).__name__
-    alpha = concrete(penalty.alpha)
+    alpha = concrete(penalty.alpha, "alpha")
     if alpha is not None:
         if not np.all(np.isfinite(alpha)):
             raise ValueError(f"{name}: alpha must be finite, got {alpha}")
         if np.any(alpha < 0):
             raise ValueError(f"{name}: alpha must be non-negative, got {alpha}")
     if isinstance(penalty, ElasticNet):
-        rho = concrete(penalty.l1_ratio)
+        rho = concrete(penalty.l1_ratio, "l1_ratio")
         if rho is not None and (not np.all(np.isfinite(rho)) or np.any((rho < 0) | (rho > 1))):
             raise ValueError(f"{name}: l1_ratio must lie in [0, 1], got {rho}")
     if isinstance(penalty, GroupLasso) and penalty.axis != 0:
         raise ValueError(f"GroupLasso: the solvers group features (axis=0), got axis={penalty.axis}")
     if isinstance(penalty, GroupLasso) and penalty.groups is not None and len(penalty.groups) != n_features:
         raise ValueError(f"GroupLasso: groups has {len(penalty.groups)} entries, X has {n_features} features")
-    wt = concrete(penalty.weights)
+    wt = concrete(penalty.weights, "weights")
     if wt is not None:
         size = penalty._default_weight_size(n_features)
         what = "n_groups" if isinstance(penalty, GroupLasso) else "n_features"

@@ -279,7 +279,9 @@ def gap(
     D = -fconj(c) - conj_g
     free = jnp.moveaxis(_lane_vmap(lambda pen, w: pen.unpenalized(w))(penalty, W), 0, 1)  # (p, B, K)
     R = jnp.maximum(2.0 * jnp.abs(W), radius[0][..., None])
-    box = jnp.sum(jnp.where(free, R * jnp.abs(v), 0.0), axis=(0, 2))
+    # conjugate of the box [-R, R] (of [0, R] under positive=True) at v
+    slope = jnp.maximum(v, 0.0) if getattr(penalty, "positive", False) else jnp.abs(v)
+    box = jnp.sum(jnp.where(free, R * slope, 0.0), axis=(0, 2))
     if mode == "grad":
         Rb = jnp.maximum(2.0 * jnp.abs(b), radius[1][:, None])
         box = box + jnp.sum(Rb * jnp.abs(u_sum), axis=-1)
@@ -684,6 +686,7 @@ def solve(
         raise TypeError(f"loss must be a jaxreg loss, got {loss!r}")
     X, y, s, loss = prepare_data(X, y, loss, sample_weight)
     V.check_tol_max_iter(tol, max_iter)
+    V.check_positive_int("check_every", check_every)
     n, p = X.shape
     check_penalty(penalty, p)
     batch_shape = penalty.batch_shape
@@ -692,11 +695,18 @@ def solve(
     pen = jax.tree_util.tree_map(lambda a: a.reshape((B,) + a.shape[len(batch_shape) :]), pen)
     K = loss.n_outputs
     W0 = b0 = None
+    coef_shape = batch_shape + ((p,) if K == 1 else (p, K))
     if coef_init is not None:
-        W0 = jnp.asarray(coef_init, X.dtype).reshape(batch_shape + (p, K))
+        W0 = jnp.asarray(coef_init, X.dtype)
+        if W0.size != B * p * K:
+            raise ValueError(f"coef_init must have shape {coef_shape} like the result's coef, got {W0.shape}")
         W0 = jnp.moveaxis(W0.reshape((B, p, K)), 0, 1)
     if intercept_init is not None:
-        b0 = jnp.broadcast_to(jnp.asarray(intercept_init, X.dtype).reshape(batch_shape + (-1,)), batch_shape + (K,)).reshape(B, K)
+        b0 = jnp.asarray(intercept_init, X.dtype)
+        if b0.size not in (B, B * K):
+            shape = batch_shape + ((K,) if K > 1 else ())
+            raise ValueError(f"intercept_init must have shape {shape} like the result's intercept, got {b0.shape}")
+        b0 = jnp.broadcast_to(b0.reshape(batch_shape + (-1,)), batch_shape + (K,)).reshape(B, K)
     cfg = _Config(_intercept_mode(loss, fit_intercept), int(max_iter), int(check_every), capacities(penalty, n, p))
     # The loop is never differentiated: coef and intercept get the implicit derivative instead.
     st = _solve_batched(*detach((X, y, s[:, None], loss, pen, W0, b0, jnp.asarray(tol, X.dtype))), cfg, B)

@@ -1,0 +1,703 @@
+"""The solver: registry contracts, batching and compilation, scikit-learn references, degenerate data."""
+
+from __future__ import annotations
+
+import functools
+import warnings
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from registry import (
+    GROUPS,
+    LOSS,
+    LOSSES,
+    PENALTIES,
+    PENALTY,
+    WEIGHTS0,
+    N,
+    P,
+    enet_gap,
+    group_strengths,
+    is_positive,
+    make_data,
+    np_dloss,
+    np_enet,
+    np_objective,
+    null_gradient,
+)
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import ElasticNet, Lasso, LogisticRegression, PoissonRegressor, Ridge
+
+import jaxreg as jr
+from jaxreg.solvers import _solve_batched
+
+TOL = 1e-12
+SPARSE_FRACTIONS = np.array([10.0, 1.0, 0.95])  # of alpha_max: two exact-zero lanes, one just below
+PATH_FRACTIONS = np.array([0.5, 0.1, 0.01])
+
+
+@functools.cache
+def data(loss_name: str) -> tuple[np.ndarray, np.ndarray]:
+    X, y = make_data(loss_name)
+    X.setflags(write=False)
+    y.setflags(write=False)
+    return X, y
+
+
+def alpha_max(case, loss, X, y, sample_weight=None) -> float:
+    return float(case.make(1.0).critical_alpha(jnp.asarray(null_gradient(X, y, loss, sample_weight))))
+
+
+def normalized(sample_weight, n: int) -> np.ndarray:
+    s = np.ones(n) if sample_weight is None else np.asarray(sample_weight, float)
+    return s / s.sum()
+
+
+def gradients(loss_name, X, y, coef, intercept, sample_weight=None, delta=1.0):
+    """Gradients of the smooth part in ``w`` and ``b``, in NumPy."""
+    s = normalized(sample_weight, len(y))
+    coef = np.asarray(coef, float)
+    z = X @ coef + np.asarray(intercept, float)
+    g = np_dloss(loss_name, np.asarray(y, float), z, delta)
+    sg = s[:, None] * g if g.ndim == 2 else s * g
+    return X.T @ sg, sg.sum(axis=0)
+
+
+def prox_gradient_residual(
+    loss_name, X, y, penalty, coef, intercept, sample_weight=None
+) -> tuple[float, float]:
+    """``|w - prox(w - step grad)| / step`` (zero exactly at a minimizer) and ``|grad_b|``."""
+    gw, gb = gradients(loss_name, X, y, coef, intercept, sample_weight)
+    step = 1.0 / np.linalg.norm(X, 2) ** 2 * len(y)
+    coef = np.asarray(coef, float)
+    moved = np.asarray(penalty.prox(jnp.asarray(coef - step * gw), step))
+    return float(np.max(np.abs(coef - moved)) / step), float(np.max(np.abs(gb)))
+
+
+# -- registry contracts: penalties x losses ------------------------------------------------------------------
+
+
+def registry_alphas(case, loss_case, X, y) -> np.ndarray:
+    if not case.sparse:
+        return np.array([1.0, 0.1, 0.01])
+    amax = alpha_max(case, loss_case.loss, X, y)
+    return amax * (PATH_FRACTIONS if case.free else SPARSE_FRACTIONS)
+
+
+def _registry_pairs():
+    """Every penalty with a loss of each intercept mode (squared: closed form, logistic: gradient steps);
+    every loss with the lasso; the multinomial's 2-D coefficients with every family.
+
+    Each pair of loss and penalty type is one compilation, so the grid is not the full product.
+    """
+    for case in PENALTIES:
+        family = case.make(1.0)
+        for loss_case in LOSSES:
+            lasso = type(family) is jr.L1 and not is_positive(family)
+            multi = loss_case.name == "multinomial" and not is_positive(family)
+            poisson_ridge = loss_case.name == "poisson" and type(family) is jr.L2
+            if loss_case.name in ("squared", "logistic") or lasso or multi or poisson_ridge:
+                yield pytest.param(loss_case, case, id=f"{case}-{loss_case}")
+
+
+@pytest.mark.parametrize("loss_case, case", list(_registry_pairs()))
+def test_registry_solution_is_optimal(loss_case, case):
+    """Every lane converges to a fixed point of the prox-gradient map; exact zeros from alpha_max up."""
+    X, y = data(loss_case.name)
+    alphas = registry_alphas(case, loss_case, X, y)
+    penalty = case.make(jnp.asarray(alphas))
+    res = jr.solve(X, y, loss_case.loss, penalty, tol=TOL)
+    multi = loss_case.name == "multinomial"
+    assert res.coef.shape == ((3, P, 3) if multi else (3, P))
+    assert res.intercept.shape == ((3, 3) if multi else (3,))
+    assert np.all(np.asarray(res.converged)) and np.all(np.asarray(res.status) == jr.Status.CONVERGED)
+    assert np.all(np.isfinite(np.asarray(res.coef))) and np.all(np.isfinite(np.asarray(res.intercept)))
+    assert np.all(np.asarray(res.gap) >= -1e-14)  # a sum of non-negative terms, up to rounding
+    for i, a in enumerate(alphas):
+        pen_i = case.make(float(a))
+        coef, b = np.asarray(res.coef[i]), np.asarray(res.intercept[i])
+        if is_positive(penalty):
+            assert np.all(coef >= 0)
+        r_w, r_b = prox_gradient_residual(loss_case.name, X, y, pen_i, coef, b)
+        assert r_w <= 1e-5, (i, r_w)
+        assert r_b <= 1e-5, (i, r_b)
+    if case.sparse and not case.free:
+        coef = np.asarray(res.coef)
+        assert np.all(coef[:2] == 0.0)
+        assert np.all(np.asarray(res.n_iter[:2]) <= 1)
+        assert np.any(coef[2] != 0.0)
+        s = jnp.full(N, 1.0 / N)
+        loss = jr.losses.with_target(loss_case.loss, y)
+        yb = jnp.asarray(y, jnp.int32) if multi else jnp.asarray(y)
+        b0 = np.asarray(loss.intercept_only(yb, s))
+        np.testing.assert_allclose(
+            np.asarray(res.intercept[0]).reshape(-1), b0.reshape(-1), rtol=1e-12, atol=1e-12
+        )
+    if case.free and not is_positive(penalty):
+        # the unpenalized coefficients are fitted even when every penalized one is zero
+        assert np.any(np.asarray(res.coef[0])[list(case.free)] != 0.0)
+
+
+@pytest.mark.parametrize("loss_case", LOSSES, ids=str)
+def test_alpha_max_with_sample_weights(loss_case):
+    """``alpha_max`` from the weighted null gradient: zero from there up (at once), nonzero just below."""
+    X, y = data(loss_case.name)
+    sw = np.random.default_rng(2).uniform(0.0, 3.0, N)
+    sw[:3] = 1.0  # keeps every class of the multinomial data
+    amax = alpha_max(PENALTY["L1"], loss_case.loss, X, y, sw)
+    alphas = jnp.asarray(amax * np.array([1e6, 1.0, 0.95]))
+    res = jr.solve(X, y, loss_case.loss, jr.L1(alphas), sample_weight=sw, tol=TOL)
+    coef = np.asarray(res.coef)
+    assert np.all(coef[:2] == 0.0) and np.any(coef[2] != 0.0)
+    assert np.all(np.asarray(res.n_iter[:2]) <= 1)
+    assert np.all(np.asarray(res.converged))
+    # the unweighted alpha_max is a different number: the weights are really used
+    assert not np.isclose(amax, alpha_max(PENALTY["L1"], loss_case.loss, X, y), rtol=1e-3)
+
+
+# -- batching, jit, dtype, compilation -----------------------------------------------------------------------
+
+
+def test_vmap_equals_loop_equals_batched():
+    X, y = data("squared")
+    loss = jr.SquaredLoss()
+    amax = alpha_max(PENALTY["L1"], loss, X, y)
+    alphas = amax * PATH_FRACTIONS
+    vmapped = jax.vmap(lambda a: jr.solve(X, y, loss, jr.L1(a), tol=TOL).coef)(jnp.asarray(alphas))
+    looped = np.stack([np.asarray(jr.solve(X, y, loss, jr.L1(float(a)), tol=TOL).coef) for a in alphas])
+    batched = jr.solve(X, y, loss, jr.L1(jnp.asarray(alphas)), tol=TOL).coef
+    assert vmapped.shape == batched.shape == looped.shape == (3, P)
+    np.testing.assert_allclose(vmapped, looped, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(batched, looped, rtol=1e-9, atol=1e-9)
+    # zero patterns agree exactly
+    np.testing.assert_array_equal(np.asarray(vmapped) == 0, looped == 0)
+    np.testing.assert_array_equal(np.asarray(batched) == 0, looped == 0)
+
+
+def test_batch_shape_is_kept_for_2d_batches():
+    X, y = data("squared")
+    alphas = np.array([[0.3, 0.1, 0.03]])
+    res = jr.solve(X, y, jr.SquaredLoss(), jr.ElasticNet(jnp.asarray(alphas), jnp.asarray([[0.5]])), tol=TOL)
+    assert res.coef.shape == (1, 3, P) and res.intercept.shape == (1, 3) and res.n_iter.shape == (1, 3)
+    flat = jr.solve(X, y, jr.SquaredLoss(), jr.ElasticNet(jnp.asarray(alphas[0]), 0.5), tol=TOL)
+    np.testing.assert_allclose(res.coef[0], flat.coef, rtol=1e-12, atol=1e-14)
+    np.testing.assert_array_equal(res.n_iter[0], flat.n_iter)
+
+
+def test_jit_equals_eager():
+    X, y = data("squared")
+    loss = jr.SquaredLoss()
+
+    @jax.jit
+    def fit(X, y, alpha, tol):
+        res = jr.solve(X, y, loss, jr.L1(alpha), tol=tol)
+        return res.coef, res.intercept, res.n_iter
+
+    amax = alpha_max(PENALTY["L1"], loss, X, y)
+    for a in amax * np.array([0.5, 0.05]):
+        coef, b, n_iter = fit(jnp.asarray(X), jnp.asarray(y), a, TOL)
+        eager = jr.solve(X, y, loss, jr.L1(float(a)), tol=TOL)
+        np.testing.assert_allclose(coef, eager.coef, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(b, eager.intercept, rtol=1e-10, atol=1e-12)
+        np.testing.assert_array_equal(np.asarray(coef) == 0, np.asarray(eager.coef) == 0)
+        assert int(n_iter) == int(eager.n_iter)
+
+
+@pytest.mark.parametrize("loss_case", LOSSES, ids=str)
+def test_float32_in_float32_out_and_agrees_with_float64(loss_case):
+    X, y = data(loss_case.name)
+    amax = alpha_max(PENALTY["L1"], loss_case.loss, X, y)
+    # float32 gradients carry errors of ~1e-7 |X| |u|: far below alpha_max the gap cannot certify 1e-6
+    alphas = amax * np.array([0.5, 0.2, 0.05])
+    ref = jr.solve(X, y, loss_case.loss, jr.L1(jnp.asarray(alphas)), tol=TOL)
+    X32 = X.astype(np.float32)
+    y32 = y.astype(np.float32)
+    res = jr.solve(X32, y32, loss_case.loss, jr.L1(jnp.asarray(alphas, jnp.float32)), tol=1e-6)
+    for name in ("coef", "intercept", "gap"):
+        assert getattr(res, name).dtype == jnp.float32, name
+    assert np.all(np.asarray(res.converged))
+    # float32 resolution of the coefficients and of the objective
+    scale = max(1.0, float(np.max(np.abs(np.asarray(ref.coef)))))
+    np.testing.assert_allclose(np.asarray(res.coef, float), ref.coef, atol=1e-4 * scale)
+    np.testing.assert_allclose(np.asarray(res.intercept, float), ref.intercept, atol=1e-4 * scale)
+    for i, a in enumerate(alphas):
+        obj = [
+            np_objective(
+                loss_case.name,
+                X,
+                y,
+                np.asarray(r.coef[i], float),
+                np.asarray(r.intercept[i], float),
+                np_enet(np.asarray(r.coef[i], float), a, 1.0),
+            )
+            for r in (res, ref)
+        ]
+        assert obj[0] <= obj[1] * (1 + 1e-5) + 1e-6
+    # float32 data with a float64 alpha stays float32
+    mixed = jr.solve(X32, y32, loss_case.loss, jr.L1(jnp.asarray(alphas)), tol=1e-6)
+    assert mixed.coef.dtype == jnp.float32
+
+
+def test_no_recompilation_for_new_alpha_tol_data_or_weights():
+    X, y = data("squared")
+    loss = jr.SquaredLoss()
+    jr.solve(X, y, loss, jr.L1(0.1), tol=1e-6)
+    size = _solve_batched._cache_size()
+    rng = np.random.default_rng(0)
+    X2 = rng.standard_normal(X.shape)
+    y2 = rng.standard_normal(len(y))
+    jr.solve(X, y, loss, jr.L1(0.05), tol=1e-6)
+    jr.solve(X, y, loss, jr.L1(0.05), tol=1e-9)
+    jr.solve(X2, y2, loss, jr.L1(0.3), tol=1e-6)
+    jr.solve(X2, y2, loss, jr.L1(1), tol=1e-6)
+    jr.solve(X2, y2, loss, jr.L1(np.float32(0.2)), tol=1e-6)
+    jr.solve(X2, y2, loss, jr.L1(jnp.asarray(0.2)), tol=1e-6)
+    jr.solve(X2, y2, loss, jr.L1(0.1, weights=np.linspace(0.5, 2, P)), tol=1e-6)
+    jr.solve(X2, y2, loss, jr.L1(0.1), sample_weight=rng.uniform(size=len(y)), tol=1e-6)
+    jr.solve(X2.tolist(), y2.tolist(), loss, jr.L1(0.1), tol=1e-6)
+    assert _solve_batched._cache_size() == size
+    # different shapes or static configuration do compile (the counter is not vacuous)
+    jr.solve(X2, y2, loss, jr.L1(0.1), tol=1e-6, max_iter=123)
+    assert _solve_batched._cache_size() == size + 1
+
+
+# -- scikit-learn references (float64) -----------------------------------------------------------------------
+
+
+def sk_fit(est, X, y, sample_weight=None):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return est.fit(X, y, sample_weight=sample_weight)
+
+
+def assert_matches(
+    loss_name,
+    X,
+    y,
+    res,
+    i,
+    alpha,
+    l1_ratio,
+    sk_coef,
+    sk_intercept,
+    sample_weight=None,
+    weights=None,
+    coef_atol=1e-6,
+):
+    """Objective (elastic-net penalty) no worse than the reference, then coefficients close."""
+    coef, b = np.asarray(res.coef[i]), np.asarray(res.intercept[i])
+    ours = np_objective(loss_name, X, y, coef, b, np_enet(coef, alpha, l1_ratio, weights), sample_weight)
+    ref_penalty = np_enet(sk_coef, alpha, l1_ratio, weights)
+    ref = np_objective(loss_name, X, y, sk_coef, sk_intercept, ref_penalty, sample_weight)
+    assert ours <= ref * (1 + 1e-8)
+    np.testing.assert_allclose(coef, sk_coef, atol=coef_atol, rtol=0)
+    np.testing.assert_allclose(b, sk_intercept, atol=coef_atol, rtol=0)
+
+
+def squared_tol_abs(y, sample_weight=None) -> float:
+    s = normalized(sample_weight, len(y))
+    return TOL * float(np.sum(s * (y - np.sum(s * y)) ** 2))
+
+
+@pytest.mark.parametrize("positive", [False, True], ids=["", "positive"])
+@pytest.mark.parametrize("l1_ratio", [1.0, 0.5])
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "sample_weight"])
+def test_lasso_and_elastic_net_match_sklearn(l1_ratio, positive, weighted):
+    X, y = data("squared")
+    sw = None
+    if weighted:
+        sw = np.random.default_rng(1).uniform(0.2, 3.0, N)
+        sw[[3, 7]] = 0.0
+    make = (
+        (lambda a: jr.L1(a, positive=positive))
+        if l1_ratio == 1
+        else (lambda a: jr.ElasticNet(a, l1_ratio, positive=positive))
+    )
+    v = null_gradient(X, y, jr.SquaredLoss(), sw)
+    amax = float(make(1.0).critical_alpha(jnp.asarray(v)))
+    alphas = amax * PATH_FRACTIONS
+    res = jr.solve(X, y, jr.SquaredLoss(), make(jnp.asarray(alphas)), tol=TOL, sample_weight=sw)
+    assert np.all(np.asarray(res.converged))
+    for i, a in enumerate(alphas):
+        Est = Lasso if l1_ratio == 1 else functools.partial(ElasticNet, l1_ratio=l1_ratio)
+        sk = sk_fit(Est(alpha=a, positive=positive, tol=1e-14, max_iter=1_000_000), X, y, sw)
+        # optimality first: the gap of our solution, computed independently
+        gap = enet_gap(X, y, np.asarray(res.coef[i]), float(res.intercept[i]), a, l1_ratio, sw, positive)
+        assert -1e-14 <= gap <= 10 * squared_tol_abs(y, sw)
+        assert float(res.gap[i]) <= squared_tol_abs(y, sw) * (1 + 1e-9)
+        assert enet_gap(X, y, sk.coef_, sk.intercept_, a, l1_ratio, sw, positive) <= 1e-9
+        assert_matches("squared", X, y, res, i, a, l1_ratio, sk.coef_, sk.intercept_, sw)
+
+
+def test_ridge_matches_sklearn():
+    X, y = data("squared")
+    alphas = np.array([1.0, 0.1, 0.01])
+    res = jr.solve(X, y, jr.SquaredLoss(), jr.L2(jnp.asarray(alphas)), tol=TOL)
+    for i, a in enumerate(alphas):
+        # sklearn's Ridge: ||y - Xw - b||**2 + alpha_sk |w|**2, i.e. alpha_sk = n * alpha
+        sk = Ridge(alpha=N * a, solver="cholesky").fit(X, y)
+        gap = enet_gap(X, y, np.asarray(res.coef[i]), float(res.intercept[i]), a, 0.0)
+        assert gap <= 10 * squared_tol_abs(y)
+        assert_matches("squared", X, y, res, i, a, 0.0, sk.coef_, sk.intercept_)
+
+
+@pytest.mark.parametrize("loss_name", ["squared", "logistic"])
+def test_without_intercept_matches_sklearn(loss_name):
+    X, y = data(loss_name)
+    loss = LOSS[loss_name].loss
+    alphas = alpha_max(PENALTY["L1"], loss, X, y) * PATH_FRACTIONS
+    res = jr.solve(X, y, loss, jr.L1(jnp.asarray(alphas)), fit_intercept=False, tol=TOL)
+    assert np.all(np.asarray(res.converged)) and np.all(np.asarray(res.intercept) == 0.0)
+    for i, a in enumerate(alphas):
+        if loss_name == "squared":
+            est = Lasso(alpha=a, fit_intercept=False, tol=1e-14, max_iter=1_000_000)
+        else:
+            est = LogisticRegression(
+                C=1.0 / (a * N),
+                l1_ratio=1.0,
+                solver="saga",
+                fit_intercept=False,
+                tol=1e-14,
+                max_iter=100_000,
+                random_state=0,
+            )
+        sk = sk_fit(est, X, y)
+        assert_matches(loss_name, X, y, res, i, a, 1.0, sk.coef_.ravel(), 0.0)
+
+
+@pytest.mark.parametrize("loss_name", ["squared", "logistic"])
+def test_integer_sample_weights_equal_repeated_rows(loss_name):
+    X, y = data(loss_name)
+    counts = np.tile([2, 0, 1, 1], N // 4)
+    assert counts.sum() == N  # the repeated data has the same shape: no new compilation
+    Xr, yr = np.repeat(X, counts, axis=0), np.repeat(y, counts)
+    loss = LOSS[loss_name].loss
+    alphas = jnp.asarray(alpha_max(PENALTY["L1"], loss, X, y) * PATH_FRACTIONS)
+    weighted = jr.solve(X, y, loss, jr.L1(alphas), sample_weight=counts, tol=TOL)
+    repeated = jr.solve(Xr, yr, loss, jr.L1(alphas), tol=TOL)
+    np.testing.assert_allclose(weighted.coef, repeated.coef, atol=1e-7)
+    np.testing.assert_allclose(weighted.intercept, repeated.intercept, atol=1e-7)
+    # scaling all weights changes nothing
+    scaled = jr.solve(X, y, loss, jr.L1(alphas), sample_weight=1e3 * counts, tol=TOL)
+    np.testing.assert_allclose(scaled.coef, weighted.coef, atol=1e-7)
+
+
+def test_zero_penalty_factor_matches_partialled_out_lasso():
+    """Exact reference for ``weights_1 = 0``: eliminate the free feature and the intercept by projection.
+
+    For fixed penalized coefficients the optimal ``(b, w_1)`` is the least-squares fit of the residual on
+    ``F = [1, x_1]``, so the penalized coefficients solve a lasso without intercept on ``(M X_pen, M y)``
+    with ``M = I - F F^+``, whose penalty factors become a column scaling ``x_j / weights_j``.
+    """
+    X, y = data("squared")
+    pen_cols = [j for j in range(P) if WEIGHTS0[j] > 0]
+    F = np.column_stack([np.ones(N), X[:, 1]])
+    M = np.eye(N) - F @ np.linalg.pinv(F)
+    Xp = (M @ X[:, pen_cols]) / WEIGHTS0[pen_cols]
+    yp = M @ y
+    amax = alpha_max(PENALTY["L1-weights0"], jr.SquaredLoss(), X, y)
+    alphas = amax * np.array([10.0, 0.1, 0.01])
+    res = jr.solve(X, y, jr.SquaredLoss(), jr.L1(jnp.asarray(alphas), weights=WEIGHTS0), tol=TOL)
+    assert np.all(np.asarray(res.converged))
+    for i, a in enumerate(alphas):
+        sk = sk_fit(Lasso(alpha=a, fit_intercept=False, tol=1e-14, max_iter=1_000_000), Xp, yp)
+        ref = np.zeros(P)
+        ref[pen_cols] = sk.coef_ / WEIGHTS0[pen_cols]
+        b, w1 = np.linalg.lstsq(F, y - X @ ref, rcond=None)[0]
+        ref[1] = w1
+        gw, _ = gradients("squared", X, y, res.coef[i], res.intercept[i])
+        assert abs(gw[1]) <= 1e-7  # the free feature is stationary
+        assert_matches("squared", X, y, res, i, a, 1.0, ref, b, weights=WEIGHTS0)
+    assert np.all(np.asarray(res.coef[0])[pen_cols] == 0.0) and res.coef[0, 1] != 0.0
+
+
+def test_zero_penalty_factor_logistic_kkt_and_unpenalized_reference():
+    X, y = data("logistic")
+    amax = alpha_max(PENALTY["L1-weights0"], jr.LogisticLoss(), X, y)
+    alphas = amax * np.array([10.0, 0.1, 0.01])
+    res = jr.solve(X, y, jr.LogisticLoss(), jr.L1(jnp.asarray(alphas), weights=WEIGHTS0), tol=TOL)
+    assert np.all(np.asarray(res.converged))
+    for i, a in enumerate(alphas):
+        coef = np.asarray(res.coef[i])
+        gw, gb = gradients("logistic", X, y, coef, res.intercept[i])
+        assert abs(gw[1]) <= 1e-7 and abs(gb) <= 1e-7
+        on = (coef != 0) & (WEIGHTS0 > 0)
+        off = (coef == 0) & (WEIGHTS0 > 0)
+        np.testing.assert_allclose(-gw[on], a * WEIGHTS0[on] * np.sign(coef[on]), atol=1e-6)
+        assert np.all(np.abs(gw[off]) <= a * WEIGHTS0[off] * (1 + 1e-6))
+    # far above alpha_max only the free feature and the intercept are fitted: an unpenalized model
+    assert np.all(np.asarray(res.coef[0])[WEIGHTS0 > 0] == 0.0)
+    sk = LogisticRegression(C=np.inf, tol=1e-14, max_iter=10_000).fit(X[:, [1]], y)
+    np.testing.assert_allclose(res.coef[0, 1], sk.coef_[0, 0], atol=1e-6)
+    np.testing.assert_allclose(res.intercept[0], sk.intercept_[0], atol=1e-6)
+
+
+@pytest.mark.parametrize("l1_ratio", [0.0, 1.0])
+def test_logistic_matches_sklearn(l1_ratio):
+    X, y = data("logistic")
+    if l1_ratio == 1:
+        alphas = alpha_max(PENALTY["L1"], jr.LogisticLoss(), X, y) * PATH_FRACTIONS
+        penalty = jr.L1(jnp.asarray(alphas))
+    else:
+        alphas = np.array([1.0, 0.1, 0.01])
+        penalty = jr.L2(jnp.asarray(alphas))
+    res = jr.solve(X, y, jr.LogisticLoss(), penalty, tol=TOL)
+    assert np.all(np.asarray(res.converged))
+    for i, a in enumerate(alphas):
+        # sklearn: C * sum_i loss_i + r(w); divided by C n this is jaxreg's objective with alpha = 1 / (C n)
+        solver = "saga" if l1_ratio == 1 else "lbfgs"
+        est = LogisticRegression(
+            C=1.0 / (a * N), l1_ratio=l1_ratio, solver=solver, tol=1e-14, max_iter=100_000, random_state=0
+        )
+        sk = sk_fit(est, X, y)
+        assert_matches("logistic", X, y, res, i, a, l1_ratio, sk.coef_[0], sk.intercept_[0])
+
+
+def test_multinomial_matches_sklearn():
+    X, y = data("multinomial")
+    alphas = np.array([1.0, 0.1, 0.01])
+    res = jr.solve(X, y, jr.MultinomialLoss(), jr.L2(jnp.asarray(alphas)), tol=TOL)
+    assert np.all(np.asarray(res.converged))
+    for i, a in enumerate(alphas):
+        sk = LogisticRegression(C=1.0 / (a * N), l1_ratio=0.0, tol=1e-14, max_iter=100_000).fit(
+            X, y.astype(int)
+        )
+        coef, b = np.asarray(res.coef[i]), np.asarray(res.intercept[i])
+        assert coef.shape == (P, 3)
+        # intercepts are defined up to a common shift
+        ours = np_objective("multinomial", X, y, coef, b, np_enet(coef, a, 0.0))
+        ref = np_objective("multinomial", X, y, sk.coef_.T, sk.intercept_, np_enet(sk.coef_.T, a, 0.0))
+        assert ours <= ref * (1 + 1e-8)
+        np.testing.assert_allclose(coef, sk.coef_.T, atol=1e-6)
+        np.testing.assert_allclose(b - b.mean(), sk.intercept_ - sk.intercept_.mean(), atol=1e-6)
+
+
+def test_poisson_matches_sklearn():
+    X, y = data("poisson")
+    alphas = np.array([1.0, 0.1, 0.01])
+    res = jr.solve(X, y, jr.PoissonLoss(), jr.L2(jnp.asarray(alphas)), tol=TOL)
+    assert np.all(np.asarray(res.converged))
+    for i, a in enumerate(alphas):
+        # PoissonRegressor: mean half deviance + alpha / 2 |w|**2, the same scaling
+        sk = PoissonRegressor(alpha=a, solver="newton-cholesky", tol=1e-14, max_iter=1000).fit(X, y)
+        assert_matches("poisson", X, y, res, i, a, 0.0, sk.coef_, sk.intercept_)
+
+
+@pytest.mark.parametrize("loss_name", ["squared", "logistic", "multinomial"])
+def test_group_lasso_kkt(loss_name):
+    X, y = data(loss_name)
+    case = PENALTY["GroupLasso-weights"]
+    alphas = alpha_max(case, LOSS[loss_name].loss, X, y) * PATH_FRACTIONS
+    res = jr.solve(X, y, LOSS[loss_name].loss, case.make(jnp.asarray(alphas)), tol=TOL)
+    assert np.all(np.asarray(res.converged))
+    ids = np.asarray(GROUPS)
+    seen_zero = seen_nonzero = False
+    for i, a in enumerate(alphas):
+        coef = np.asarray(res.coef[i])
+        gw, gb = gradients(loss_name, X, y, coef, res.intercept[i])
+        np.testing.assert_allclose(gb, 0.0, atol=1e-7)
+        lam = group_strengths(case.make(a))
+        for g in range(lam.size):
+            wg, vg = coef[ids == g], -gw[ids == g]
+            if np.all(wg == 0):
+                seen_zero = True
+                assert np.linalg.norm(vg) <= lam[g] * (1 + 1e-6)
+            else:
+                seen_nonzero = True
+                np.testing.assert_allclose(vg, lam[g] * wg / np.linalg.norm(wg), atol=1e-6)
+    assert seen_zero and seen_nonzero
+
+
+# -- degenerate data -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("loss_name", ["squared", "logistic"])
+@pytest.mark.parametrize("pen_name", ["L1", "L2"])
+def test_constant_and_zero_columns(loss_name, pen_name):
+    X, y = data(loss_name)
+    X = X.copy()
+    X[:, 2] = 3.0
+    X[:, 3] = 0.0
+    case = PENALTY[pen_name]
+    if case.sparse:
+        alphas = alpha_max(case, LOSS[loss_name].loss, X, y) * PATH_FRACTIONS
+    else:
+        alphas = np.array([1.0, 0.1, 0.01])
+    res = jr.solve(X, y, LOSS[loss_name].loss, case.make(jnp.asarray(alphas)), tol=TOL)
+    coef = np.asarray(res.coef)
+    assert np.all(np.isfinite(coef)) and np.all(np.isfinite(np.asarray(res.intercept)))
+    assert np.all(np.asarray(res.converged))
+    assert np.all(coef[:, 3] == 0.0)
+    if case.sparse:
+        assert np.all(coef[:, 2] == 0.0)
+    else:
+        np.testing.assert_allclose(coef[:, 2], 0.0, atol=1e-6)  # the solver's precision at this tol
+    # and the fit is optimal, with the other columns in use
+    keep = [0, 1, 4, 5]
+    for i, a in enumerate(alphas):
+        r_w, r_b = prox_gradient_residual(loss_name, X, y, case.make(float(a)), coef[i], res.intercept[i])
+        assert r_w <= 1e-5 and r_b <= 1e-5
+    assert np.any(coef[:, keep] != 0)
+
+
+@pytest.mark.parametrize("loss_name, pen_name", [("squared", "L1"), ("squared", "L2"), ("huber", "L1")])
+def test_constant_target(loss_name, pen_name):
+    X, _ = data(loss_name)
+    y = np.full(N, 2.5)
+    res = jr.solve(X, y, LOSS[loss_name].loss, PENALTY[pen_name].make(jnp.asarray([1.0, 0.1, 0.01])), tol=TOL)
+    assert np.all(np.asarray(res.coef) == 0.0)
+    np.testing.assert_allclose(res.intercept, 2.5, rtol=1e-14)
+    assert np.all(np.asarray(res.converged)) and np.all(np.asarray(res.n_iter) <= 1)
+    assert np.all(np.isfinite(np.asarray(res.gap)))
+
+
+@pytest.mark.parametrize("pen_name", ["L1", "ElasticNet", "L2"])
+def test_duplicate_columns(pen_name):
+    X, y = data("squared")
+    X = X.copy()
+    X[:, 5] = X[:, 4]
+    case = PENALTY[pen_name]
+    l1_ratio = {"L1": 1.0, "ElasticNet": 0.5, "L2": 0.0}[pen_name]
+    alphas = (
+        alpha_max(case, jr.SquaredLoss(), X, y) * PATH_FRACTIONS
+        if case.sparse
+        else np.array([1.0, 0.1, 0.01])
+    )
+    res = jr.solve(X, y, jr.SquaredLoss(), case.make(jnp.asarray(alphas)), tol=TOL)
+    assert np.all(np.asarray(res.converged))
+    for i, a in enumerate(alphas):
+        coef = np.asarray(res.coef[i])
+        if pen_name == "L2":
+            sk = Ridge(alpha=N * a, solver="cholesky").fit(X, y)
+        else:
+            sk = sk_fit(ElasticNet(alpha=a, l1_ratio=l1_ratio, tol=1e-14, max_iter=1_000_000), X, y)
+        ours = np_objective("squared", X, y, coef, res.intercept[i], np_enet(coef, a, l1_ratio))
+        ref = np_objective("squared", X, y, sk.coef_, sk.intercept_, np_enet(sk.coef_, a, l1_ratio))
+        assert ours <= ref * (1 + 1e-8)
+        if pen_name == "L1":  # not unique: only the sum of the twins is determined
+            np.testing.assert_allclose(coef[4] + coef[5], sk.coef_[4] + sk.coef_[5], atol=1e-6)
+            np.testing.assert_allclose(coef[:4], sk.coef_[:4], atol=1e-6)
+        else:  # strictly convex: the twins share equally
+            np.testing.assert_allclose(coef[4], coef[5], atol=1e-8)
+            np.testing.assert_allclose(coef, sk.coef_, atol=1e-6)
+
+
+def test_many_more_features_than_samples():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((5, 2000))
+    y = X[:, :3] @ np.array([1.0, -2.0, 0.5]) + 0.1 * rng.standard_normal(5)
+    amax = alpha_max(PENALTY["L1"], jr.SquaredLoss(), X, y)
+    alphas = amax * np.array([0.5, 0.1, 0.05])
+    res = jr.solve(X, y, jr.SquaredLoss(), jr.L1(jnp.asarray(alphas)), tol=1e-10)
+    assert np.all(np.asarray(res.converged)) and np.all(np.isfinite(np.asarray(res.coef)))
+    for i, a in enumerate(alphas):
+        coef = np.asarray(res.coef[i])
+        sk = sk_fit(Lasso(alpha=a, tol=1e-12, max_iter=1_000_000), X, y)
+        gap = enet_gap(X, y, coef, float(res.intercept[i]), a, 1.0)
+        assert gap <= 1e-9 * np.var(y)
+        ours = np_objective("squared", X, y, coef, res.intercept[i], np_enet(coef, a, 1.0))
+        ref = np_objective("squared", X, y, sk.coef_, sk.intercept_, np_enet(sk.coef_, a, 1.0))
+        assert ours <= ref * (1 + 1e-6)
+        # in general position the lasso solution is unique, with at most n nonzeros
+        assert np.count_nonzero(coef) <= len(y)
+        np.testing.assert_allclose(coef, sk.coef_, atol=1e-5)
+
+
+def test_single_sample():
+    X = np.array([[3.0, 1.0, -0.5]])
+    y = np.array([2.0])
+    with_b = jr.solve(X, y, jr.SquaredLoss(), jr.L1(1.0), tol=TOL)
+    assert np.all(np.asarray(with_b.coef) == 0.0) and float(with_b.intercept) == 2.0
+    assert bool(with_b.converged)
+    # without intercept, 1/2 (2 - x @ w)**2 + |w|_1 puts all weight on the largest |x_j|: w_0 = (6 - 1) / 9
+    without = jr.solve(X, y, jr.SquaredLoss(), jr.L1(1.0), fit_intercept=False, tol=TOL)
+    np.testing.assert_allclose(without.coef, [5.0 / 9.0, 0.0, 0.0], atol=1e-9)
+    assert float(without.intercept) == 0.0
+    assert np.all(np.asarray(without.coef)[1:] == 0.0)
+
+
+# -- properties on random problems ---------------------------------------------------------------------------
+
+PROPERTY = settings(
+    max_examples=20,
+    derandomize=True,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+
+
+@st.composite
+def problems(draw):
+    """A small regression problem: shape, column scales, target scale and offset, sample weights, penalty."""
+    n = draw(st.sampled_from([N, 24]))  # few shapes: each one compiles
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    spread = draw(st.floats(0.0, 1.0))
+    X = rng.standard_normal((n, P)) * 10.0 ** rng.uniform(-spread, spread, P)
+    y_scale = 10.0 ** draw(st.floats(-3.0, 3.0))
+    y = X @ (rng.standard_normal(P) / np.abs(X).mean(axis=0)) + draw(
+        st.floats(0.1, 2.0)
+    ) * rng.standard_normal(n)
+    y = y_scale * (y + draw(st.floats(-5.0, 5.0)))
+    sw = None
+    if draw(st.booleans()):
+        sw = rng.uniform(0.0, 3.0, n)
+        sw[rng.uniform(size=n) < 0.15] = 0.0
+        sw[0] = 1.0
+    l1_ratio = draw(st.sampled_from([1.0, 0.8, 0.3]))
+    factors = rng.uniform(0.2, 3.0, P) if l1_ratio == 1.0 and draw(st.booleans()) else None
+    fraction = 10.0 ** draw(st.floats(-2.5, -0.05))
+    return X, y, sw, l1_ratio, factors, fraction
+
+
+def _penalty(alpha, l1_ratio, factors):
+    return jr.L1(alpha, weights=factors) if l1_ratio == 1.0 else jr.ElasticNet(alpha, l1_ratio)
+
+
+@PROPERTY
+@given(problems())
+def test_property_matches_sklearn_batched_equals_looped_and_permutation_equivariant(problem):
+    X, y, sw, l1_ratio, factors, fraction = problem
+    amax = float(
+        _penalty(1.0, l1_ratio, factors).critical_alpha(
+            jnp.asarray(null_gradient(X, y, jr.SquaredLoss(), sw))
+        )
+    )
+    alphas = amax * fraction * np.array([1.0, 1 / 3, 1 / 10])
+    res = jr.solve(
+        X, y, jr.SquaredLoss(), _penalty(jnp.asarray(alphas), l1_ratio, factors), sample_weight=sw, tol=1e-10
+    )
+    assert np.all(np.asarray(res.converged))
+    wt = np.ones(P) if factors is None else factors
+    for i, a in enumerate(alphas):
+        coef, b = np.asarray(res.coef[i]), float(res.intercept[i])
+        # scikit-learn has no penalty factors: scale the columns instead (exact for the lasso)
+        Est = Lasso if l1_ratio == 1.0 else functools.partial(ElasticNet, l1_ratio=l1_ratio)
+        sk = sk_fit(Est(alpha=a, tol=1e-10, max_iter=1_000_000), X / wt, y, sw)
+        sk_coef = sk.coef_ / wt
+        ours = np_objective("squared", X, y, coef, b, np_enet(coef, a, l1_ratio, factors), sw)
+        ref = np_objective(
+            "squared", X, y, sk_coef, sk.intercept_, np_enet(sk_coef, a, l1_ratio, factors), sw
+        )
+        assert ours <= ref * (1 + 1e-6)
+        if len(y) == N:  # one shape is enough here: a lane of a batch is the same fit as a single one
+            looped = jr.solve(
+                X, y, jr.SquaredLoss(), _penalty(float(a), l1_ratio, factors), sample_weight=sw, tol=1e-10
+            )
+            np.testing.assert_allclose(looped.coef, coef, rtol=1e-9, atol=1e-12 * np.abs(coef).max())
+            np.testing.assert_allclose(looped.intercept, b, rtol=1e-9, atol=1e-12 * abs(y).max())
+    perm = np.random.default_rng(0).permutation(P)
+    permuted = jr.solve(
+        X[:, perm],
+        y,
+        jr.SquaredLoss(),
+        _penalty(jnp.asarray(alphas), l1_ratio, None if factors is None else factors[perm]),
+        sample_weight=sw,
+        tol=1e-10,
+    )
+    scale = float(np.abs(np.asarray(res.coef)).max()) + 1e-300
+    np.testing.assert_allclose(permuted.coef, np.asarray(res.coef)[:, perm], atol=1e-4 * scale, rtol=0)
