@@ -420,8 +420,10 @@ def test_float32_in_float32_out(reg, est):
 def test_works_without_x64(reg):
     X, y, _ = reg
     ref = Lasso(alpha=0.1).fit(X, y)
-    with jax.enable_x64(False):
+    with jax.enable_x64(False), warnings.catch_warnings():
+        warnings.simplefilter("error")  # float64 input is computed in float32 without a dtype warning
         model = Lasso(alpha=0.1).fit(X, y)
+        assert jr.solve(X, y, jr.SquaredLoss(), jr.L1(alpha=0.1)).coef.dtype == np.float32
     assert model.coef_.dtype == np.float64
     np.testing.assert_allclose(model.coef_, ref.coef_, atol=1e-3)
 
