@@ -290,9 +290,13 @@ def _summarize(
     mean = scores.mean(axis=0)  # (H, A)
     stderr = scores.std(axis=0, ddof=1) / np.sqrt(F)
     sign = -1.0 if scoring in _MAXIMIZED else 1.0
-    h, a = np.unravel_index(np.argmin(sign * mean), mean.shape)
-    bound = sign * mean[h, a] + stderr[h, a]
-    within = np.nonzero(sign * mean[h] <= bound)[0]
+    # A fold whose fit went non-finite scores NaN: such an alpha can never be the best one.
+    loss_mean = np.where(np.isfinite(mean), sign * mean, np.inf)
+    if not np.any(np.isfinite(loss_mean)):
+        raise ValueError("every cross-validation score is non-finite; check the data and the loss")
+    h, a = np.unravel_index(np.argmin(loss_mean), mean.shape)
+    bound = loss_mean[h, a] + stderr[h, a]
+    within = np.nonzero(loss_mean[h] <= bound)[0]
     a_1se = int(within.min())  # alphas are decreasing: the first within bound is the largest
     grid_np = np.asarray(grid)
     if a in (0, grid_np.shape[1] - 1) and grid_np.shape[1] > 1:

@@ -112,3 +112,15 @@ def test_elastic_net_grid_and_edge_warning():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         jr.cross_validate(X, y, alphas=20, cv=3)
+
+
+def test_non_finite_scores_are_never_chosen():
+    from jaxreg.cv import _summarize
+
+    scores = np.array([[1.0, 0.5, np.nan], [1.1, 0.6, 0.1], [0.9, 0.4, 0.2]])[:, None, :]
+    grid = np.array([[1.0, 0.1, 0.01]])
+    full = jr.PathResult(grid[0], None, np.zeros((3, 2)), np.zeros(3), np.zeros(3, int), np.zeros(3), np.ones(3, bool))
+    res = _summarize(scores, grid, None, "mse", full, np.ones((3, 1, 3), bool))
+    assert res.index_min == 1 and res.alpha_min == 0.1
+    with pytest.raises(ValueError, match="non-finite"):
+        _summarize(np.full((3, 1, 3), np.nan), grid, None, "mse", full, np.ones((3, 1, 3), bool))
