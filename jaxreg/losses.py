@@ -206,6 +206,13 @@ class HuberLoss(Loss):
         z, y = jnp.broadcast_arrays(z, jnp.asarray(y, z.dtype))
         return optax.losses.huber_loss(z, y, delta=self.delta)
 
+    def check_target(self, y: np.ndarray) -> np.ndarray:
+        if not isinstance(self.delta, jax.core.Tracer):
+            d = np.asarray(self.delta, dtype=float)
+            if d.ndim != 0 or not np.isfinite(d) or d <= 0:
+                raise ValueError(f"HuberLoss: delta must be a positive finite scalar, got {self.delta!r}")
+        return y
+
     def conjugate(self, y: ArrayLike, v: ArrayLike) -> Array:
         v = jnp.asarray(v)
         return jnp.where(jnp.abs(v) <= self.delta, v * y + 0.5 * v**2, jnp.inf)

@@ -738,6 +738,10 @@ def prepare_data(X: Any, y: Any, loss: Loss, sample_weight: Any) -> tuple[Array,
         loss.check_target(yc)
         loss = with_target(loss, yc)
     s = V.check_sample_weight(sample_weight, n, X.dtype)
+    sc = V.concrete(s)
+    if yc is not None and sc is not None and np.any(sc == 0):
+        # The targets that count are those with positive weight (a class may vanish with them).
+        loss.check_target(yc[sc > 0])
     if loss.n_outputs > 1:
         y = y.astype(jnp.int32)
     return X, y, s, loss

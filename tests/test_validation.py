@@ -250,3 +250,22 @@ def test_property_malformed_inputs_raise_value_or_type_error(case):
     defect, kw = case
     with pytest.raises((ValueError, TypeError), match=names(DEFECTS[defect])):
         jr.solve(**kw)
+
+
+def test_weights_that_remove_a_class_or_all_counts_are_rejected():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((8, 3))
+    yb = np.array([0, 0, 0, 0, 1, 1, 1, 1.0])
+    sw = np.array([1, 1, 1, 1, 0, 0, 0, 0.0])
+    with pytest.raises(ValueError, match="single class"):
+        jr.solve(X, yb, jr.LogisticLoss(), jr.L1(0.1), sample_weight=sw)
+    counts = np.array([0, 0, 0, 0, 3, 1, 2, 5.0])
+    with pytest.raises(ValueError, match="all zero"):
+        jr.solve(X, counts, jr.PoissonLoss(), jr.L2(0.1), sample_weight=sw)
+
+
+@pytest.mark.parametrize("delta", [0.0, -1.0, np.inf])
+def test_huber_delta_must_be_positive(delta):
+    X = np.eye(4)
+    with pytest.raises(ValueError, match="delta"):
+        jr.solve(X, np.arange(4.0), jr.HuberLoss(delta=delta), jr.L1(0.1))
