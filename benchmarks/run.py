@@ -61,6 +61,15 @@ def check_path(prob, alphas, coefs, intercepts, dtype_tol=0.0):
     return worst
 
 
+def record(rows, problem, shape, dtype, method, first, steady, worst, ok=True, extra=""):
+    """Append one result row (a gap above the tolerance marks it not ok) and print it."""
+    ok = bool(ok and not worst > 1.0 + 1e-6)
+    rows.append(dict(problem=problem, shape=f"{shape[0]}x{shape[1]}", dtype=np.dtype(dtype).name, method=method,
+                     first_s=first, steady_s=steady, worst_gap_over_tol=worst, ok=ok))
+    print(f"  {problem:8s} {np.dtype(dtype).name:8s} {method:22s} first {first:8.3f}s  steady {steady:8.3f}s  "
+          f"gap/tol {worst:8.3g} {extra}", flush=True)
+
+
 def bench_lasso_path(prob, dtype, repeat, rows):
     X = prob.X.astype(dtype)
     y = prob.y.astype(dtype)
@@ -68,12 +77,7 @@ def bench_lasso_path(prob, dtype, repeat, rows):
     Xc, yc = prob.X - prob.X.mean(0), prob.y - prob.y.mean()
 
     def add(method, first, steady, coefs, intercepts):
-        worst = check_path(prob, alphas, coefs, intercepts)
-        rows.append(dict(problem=prob.name, shape=f"{prob.X.shape[0]}x{prob.X.shape[1]}", dtype=np.dtype(dtype).name,
-                         method=method, first_s=first, steady_s=steady, worst_gap_over_tol=worst,
-                         ok=bool(worst <= 1.0 + 1e-6)))
-        print(f"  {prob.name:8s} {np.dtype(dtype).name:8s} {method:22s} first {first:8.3f}s  steady {steady:8.3f}s  "
-              f"gap/tol {worst:8.3g}", flush=True)
+        record(rows, prob.name, prob.X.shape, dtype, method, first, steady, check_path(prob, alphas, coefs, intercepts))
 
     f, s, res = timed(lambda: jr.path(X, y, alphas=alphas.astype(dtype), tol=TOL), repeat)
     add("jaxreg", f, s, np.asarray(res.coef), np.asarray(res.intercept))
@@ -121,12 +125,7 @@ def bench_logistic(prob, dtype, repeat, rows):
     Cs = 1.0 / (alphas * n)
 
     def add(method, first, steady, coefs, intercepts):
-        worst = check_path(prob, alphas, coefs, intercepts)
-        rows.append(dict(problem=prob.name, shape=f"{n}x{prob.X.shape[1]}", dtype=np.dtype(dtype).name,
-                         method=method, first_s=first, steady_s=steady, worst_gap_over_tol=worst,
-                         ok=bool(worst <= 1.0 + 1e-6)))
-        print(f"  {prob.name:8s} {np.dtype(dtype).name:8s} {method:22s} first {first:8.3f}s  steady {steady:8.3f}s  "
-              f"gap/tol {worst:8.3g}", flush=True)
+        record(rows, prob.name, prob.X.shape, dtype, method, first, steady, check_path(prob, alphas, coefs, intercepts))
 
     f, s, res = timed(lambda: jr.path(X, y, jr.LogisticLoss(), alphas=alphas.astype(dtype), tol=TOL), repeat)
     add("jaxreg", f, s, np.asarray(res.coef), np.asarray(res.intercept))
@@ -158,12 +157,8 @@ def bench_cv(prob, dtype, repeat, rows):
 
     def add(method, first, steady, alpha, coefs, intercepts, extra_ok=True):
         worst = check_path(prob, alphas, coefs, intercepts) if coefs is not None else float("nan")
-        ok = bool(extra_ok and (coefs is None or worst <= 1.0 + 1e-6))
-        rows.append(dict(problem="cv5-" + prob.name, shape=f"{prob.X.shape[0]}x{prob.X.shape[1]}",
-                         dtype=np.dtype(dtype).name, method=method, first_s=first, steady_s=steady,
-                         worst_gap_over_tol=worst, ok=ok))
-        print(f"  cv5-{prob.name:4s} {np.dtype(dtype).name:8s} {method:22s} first {first:8.3f}s  steady {steady:8.3f}s  "
-              f"alpha {alpha:.4g}", flush=True)
+        record(rows, "cv5-" + prob.name, prob.X.shape, dtype, method, first, steady, worst, extra_ok,
+               f"alpha {alpha:.4g}")
 
     f, s, res = timed(lambda: jr.cross_validate(X, y, alphas=alphas.astype(dtype), cv=kf, tol=TOL), repeat)
     add("jaxreg", f, s, res.alpha_min, np.asarray(res.path.coef), np.asarray(res.path.intercept),
