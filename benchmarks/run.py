@@ -70,6 +70,14 @@ def record(rows, problem, shape, dtype, method, first, steady, worst, ok=True, e
           f"gap/tol {worst:8.3g} {extra}", flush=True)
 
 
+PEERS = {"sklearn", "celer", "skglm"}  # --peers selects among them
+BLOCK_SIZES = [10]  # --block-sizes: jaxreg rows, the first being the default
+
+
+def _block_label(bs):
+    return "jaxreg" if bs == BLOCK_SIZES[0] else f"jaxreg bs={'all' if bs is None else bs}"
+
+
 def bench_lasso_path(prob, dtype, repeat, rows):
     X = prob.X.astype(dtype)
     y = prob.y.astype(dtype)
@@ -79,9 +87,10 @@ def bench_lasso_path(prob, dtype, repeat, rows):
     def add(method, first, steady, coefs, intercepts):
         record(rows, prob.name, prob.X.shape, dtype, method, first, steady, check_path(prob, alphas, coefs, intercepts))
 
-    f, s, res = timed(lambda: jr.path(X, y, alphas=alphas.astype(dtype), tol=TOL), repeat)
-    add("jaxreg", f, s, np.asarray(res.coef), np.asarray(res.intercept))
-    if dtype != np.float64:
+    for bs in BLOCK_SIZES:
+        f, s, res = timed(lambda: jr.path(X, y, alphas=alphas.astype(dtype), tol=TOL, block_size=bs), repeat)
+        add(_block_label(bs), f, s, np.asarray(res.coef), np.asarray(res.intercept))
+    if dtype != np.float64 or "sklearn" not in PEERS:
         return  # the peers compute in float64 only; their rows come from the float64 run
 
     from sklearn.linear_model import lasso_path
@@ -95,6 +104,8 @@ def bench_lasso_path(prob, dtype, repeat, rows):
         from celer import celer_path
     except ImportError:
         celer_path = None
+    if "celer" not in PEERS:
+        celer_path = None
     if celer_path is not None:
         f, s, out = timed(lambda: celer_path(Xc, yc, "lasso", alphas=alphas, tol=TOL), repeat)
         coefs = out[1].T
@@ -102,6 +113,8 @@ def bench_lasso_path(prob, dtype, repeat, rows):
     try:
         from skglm import Lasso as SkLasso
     except ImportError:
+        SkLasso = None
+    if "skglm" not in PEERS:
         SkLasso = None
     if SkLasso is not None:
         def skglm_path():
@@ -127,9 +140,12 @@ def bench_logistic(prob, dtype, repeat, rows):
     def add(method, first, steady, coefs, intercepts):
         record(rows, prob.name, prob.X.shape, dtype, method, first, steady, check_path(prob, alphas, coefs, intercepts))
 
-    f, s, res = timed(lambda: jr.path(X, y, jr.LogisticLoss(), alphas=alphas.astype(dtype), tol=TOL), repeat)
-    add("jaxreg", f, s, np.asarray(res.coef), np.asarray(res.intercept))
-    if dtype != np.float64:
+    for bs in BLOCK_SIZES:
+        f, s, res = timed(
+            lambda: jr.path(X, y, jr.LogisticLoss(), alphas=alphas.astype(dtype), tol=TOL, block_size=bs), repeat
+        )
+        add(_block_label(bs), f, s, np.asarray(res.coef), np.asarray(res.intercept))
+    if dtype != np.float64 or "sklearn" not in PEERS:
         return
     from sklearn.linear_model import LogisticRegression
 
@@ -160,10 +176,13 @@ def bench_cv(prob, dtype, repeat, rows):
         record(rows, "cv5-" + prob.name, prob.X.shape, dtype, method, first, steady, worst, extra_ok,
                f"alpha {alpha:.4g}")
 
-    f, s, res = timed(lambda: jr.cross_validate(X, y, alphas=alphas.astype(dtype), cv=kf, tol=TOL), repeat)
-    add("jaxreg", f, s, res.alpha_min, np.asarray(res.path.coef), np.asarray(res.path.intercept),
-        extra_ok=bool(np.all(res.fold_converged)))
-    if dtype != np.float64:
+    for bs in BLOCK_SIZES:
+        f, s, res = timed(
+            lambda: jr.cross_validate(X, y, alphas=alphas.astype(dtype), cv=kf, tol=TOL, block_size=bs), repeat
+        )
+        add(_block_label(bs), f, s, res.alpha_min, np.asarray(res.path.coef), np.asarray(res.path.intercept),
+            extra_ok=bool(np.all(res.fold_converged)))
+    if dtype != np.float64 or "sklearn" not in PEERS:
         return
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -179,23 +198,28 @@ def write(rows, out: Path):
         w.writerows(rows)
     lines = [
         f"# jaxreg benchmarks ({platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-        f"jax {jax.__version__}, {jax.devices()[0].platform})",
+        f"jax {jax.__version__}, {jax.devices()[0].platform}: {jax.devices()[0].device_kind})",
         "",
         f"Path of {N_ALPHAS} alphas down to {EPS} alpha_max (logistic: {N_CS} C values), tol {TOL} "
-        "(scikit-learn's meaning), gaps verified in NumPy. Ratio = jaxreg steady time / peer steady time "
-        "(float64 peers).",
+        "(scikit-learn's meaning), gaps verified in NumPy. Ratios: jaxreg's steady time (default block_size, "
+        "float64 or float32) over the peer's (the peers compute in float64); a row that misses the "
+        "tolerance gets none.",
         "",
-        "| problem | shape | dtype | method | first call (s) | steady (s) | worst gap / tol | ok | jaxreg / this |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| problem | shape | dtype | method | first call (s) | steady (s) | worst gap / tol | ok "
+        "| jaxreg float64 / this | jaxreg float32 / this |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        ours = [q for q in rows if q["problem"] == r["problem"] and q["method"] == "jaxreg" and q["dtype"] == "float64"]
-        ratio = ""
-        if r["method"] != "jaxreg" and ours and r["ok"]:
-            ratio = f"{ours[0]['steady_s'] / r['steady_s']:.2f}"
+        ratios = []
+        for dt in ("float64", "float32"):
+            ours = [q for q in rows if q["problem"] == r["problem"] and q["method"] == "jaxreg" and q["dtype"] == dt]
+            peer = not r["method"].startswith("jaxreg")
+            ok = peer and ours and r["ok"] and ours[0]["ok"]
+            ratios.append(f"{ours[0]['steady_s'] / r['steady_s']:.2f}" if ok else "")
         lines.append(
             f"| {r['problem']} | {r['shape']} | {r['dtype']} | {r['method']} | {r['first_s']:.3f} | "
-            f"{r['steady_s']:.3f} | {r['worst_gap_over_tol']:.3g} | {'yes' if r['ok'] else 'NO'} | {ratio} |"
+            f"{r['steady_s']:.3f} | {r['worst_gap_over_tol']:.3g} | {'yes' if r['ok'] else 'NO'} | "
+            f"{ratios[0]} | {ratios[1]} |"
         )
     (out / "results.md").write_text("\n".join(lines) + "\n")
     try:
@@ -206,19 +230,22 @@ def write(rows, out: Path):
     except ImportError:
         return
     probs = list(dict.fromkeys(r["problem"] for r in rows))
-    methods = list(dict.fromkeys(r["method"] for r in rows if r["dtype"] == "float64"))
-    fig, ax = plt.subplots(figsize=(8, 4))
-    width = 0.8 / len(methods)
-    for k, m in enumerate(methods):
+    # one bar per method and dtype: the peers in float64, jaxreg in each dtype measured
+    series = list(dict.fromkeys((r["method"], r["dtype"]) for r in rows if r["ok"]))
+    if not series:
+        return
+    fig, ax = plt.subplots(figsize=(9, 4))
+    width = 0.8 / len(series)
+    for k, (m, dt) in enumerate(series):
         vals = []
         for pname in probs:
-            hit = [r for r in rows if r["problem"] == pname and r["method"] == m and r["dtype"] == "float64"]
+            hit = [r for r in rows if r["problem"] == pname and r["method"] == m and r["dtype"] == dt and r["ok"]]
             vals.append(hit[0]["steady_s"] if hit else np.nan)
-        ax.bar(np.arange(len(probs)) + k * width, vals, width, label=m)
+        ax.bar(np.arange(len(probs)) + k * width, vals, width, label=m if m != "jaxreg" else f"jaxreg {dt}")
     ax.set_xticks(np.arange(len(probs)) + 0.4 - width / 2, probs)
     ax.set_yscale("log")
     ax.set_ylabel("steady-state time (s, log scale)")
-    ax.set_title("Regularization path, float64, tol 1e-4 (lower is better)")
+    ax.set_title(f"Regularization path, tol {TOL:g}, gaps verified (lower is better)")
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(out / "results.png", dpi=110)
@@ -231,7 +258,13 @@ def main(argv=None):
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--scale", type=float, default=1.0, help="shrink the problem sizes")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results"))
+    ap.add_argument("--peers", default="sklearn,celer,skglm", help="peers to run (comma-separated; '' for none)")
+    ap.add_argument("--block-sizes", default="10",
+                    help="jaxreg block_size values, one row each ('all' = every alpha at once); the first is "
+                         "the one the ratios use")
     args = ap.parse_args(argv)
+    PEERS.intersection_update(filter(None, args.peers.split(",")))
+    BLOCK_SIZES[:] = [None if b == "all" else int(b) for b in args.block_sizes.split(",")]
     rows = []
     for name in args.problems.split(","):
         prob = P.make("wide" if name == "cv" else name, args.scale)
@@ -243,7 +276,7 @@ def main(argv=None):
                 bench_logistic(prob, dtype, args.repeat, rows)
             else:
                 bench_lasso_path(prob, dtype, args.repeat, rows)
-    write(rows, Path(args.out))
+            write(rows, Path(args.out))  # after every problem, so a cut-off run keeps what it measured
     print((Path(args.out) / "results.md").read_text())
 
 

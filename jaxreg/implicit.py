@@ -73,6 +73,7 @@ import numpy as np
 from jax.typing import ArrayLike
 
 from . import _validation as V
+from ._precision import full_precision
 from .losses import Loss, SquaredLoss, with_target
 from .penalties import L1, GroupLasso, Penalty, check_penalty
 
@@ -156,6 +157,7 @@ def _map_lanes(fn: Any, data: tuple, W: Array, b: Array, *extra: tuple, entries:
 
 
 @functools.partial(jax.jit, static_argnames=("fit_intercept",))
+@full_precision
 def _tangents(data: tuple, W: Array, b: Array, ddata: tuple, fit_intercept: bool) -> tuple[Array, Array]:
     return _map_lanes(functools.partial(_lane_tangent, fit_intercept), data, W, b, ddata)
 
@@ -238,6 +240,7 @@ def _lane_df(fit_intercept: bool, data: tuple, w: Array, b: Array) -> Array:
 
 
 @functools.partial(jax.jit, static_argnames=("fit_intercept",))
+@full_precision
 def _df_batched(data: tuple, W: Array, b: Array, fit_intercept: bool) -> Array:
     return _map_lanes(functools.partial(_lane_df, fit_intercept), data, W, b)
 

@@ -24,6 +24,7 @@ import numpy as np
 from jax.typing import ArrayLike
 
 from . import _validation as V
+from ._precision import full_precision
 from . import solvers as S
 from .losses import Loss, SquaredLoss
 from .penalties import L1, ElasticNet, Penalty, check_penalty
@@ -146,6 +147,7 @@ def alpha_max(
 
 
 @functools.partial(jax.jit, static_argnames=("mode",))
+@full_precision
 def _alpha_max(X: Array, y: Array, s: Array, loss: Loss, unit: Penalty, mode: str) -> Array:
     v = _grad_at_null(X, y, s, loss, unit, mode, jnp.asarray(1e-14, X.dtype))  # (p, S, K)
     B = unit.alpha.shape[0]
@@ -294,6 +296,7 @@ def _path_group(
 
 
 @functools.partial(jax.jit, static_argnames=("cfg", "n_devices"))
+@full_precision
 def _paths(
     X: Array,
     y: Array,

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The GPU benchmark, run as one script on a machine with an NVIDIA GPU and JAX with CUDA installed:
+#   bash benchmarks/gpu.sh OUT_DIR
+# Optional wheels for the CPU peers (celer) are installed from .whl/ when present.  Writes
+# iteration.md (iteration time against the hardware bound) and results.{md,csv,png} (the path and
+# CV benchmarks, with the peers on this machine's CPU) to OUT_DIR.
+set -u
+out=${1:-benchmarks/results/gpu}
+mkdir -p "$out"
+export PYTHONUNBUFFERED=1
+if ls .whl/*.whl >/dev/null 2>&1; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .whl/*.whl
+  export PYTHONPATH=/tmp/site:$PWD
+else
+  export PYTHONPATH=$PWD
+fi
+nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm,clocks.mem --format=csv | tee "$out/device.txt"
+python3 -c "import jax, jaxlib, sys; print(sys.version.split()[0], 'jax', jax.__version__, jax.devices())" | tee -a "$out/device.txt"
+nproc | sed 's/^/cpu cores: /' | tee -a "$out/device.txt"
+timeout ${ITER_TIMEOUT:-150} python3 benchmarks/iteration.py --lanes 1,100 --dtypes "${ITER_DTYPES:-float32,float64}" --out "$out" 2>&1 | tail -12
+timeout ${BENCH_TIMEOUT:-330} python3 benchmarks/run.py --out "$out" --peers sklearn,celer --repeat 1 \
+  --block-sizes "${BLOCK_SIZES:-10,all}" --problems "${PROBLEMS:-wide,square,cv,tall,logistic}" 2>&1 | grep -v '^|' | tail -40
+cat "$out/results.md" 2>/dev/null
