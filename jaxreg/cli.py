@@ -234,6 +234,10 @@ def _load(args: argparse.Namespace) -> tuple[datasets.Dataset, str]:
                 f"the built-in diabetes data has target column 'y', not {args.target!r} (give DATA.csv)"
             )
         return data, "diabetes (built-in; Efron, Hastie, Johnstone & Tibshirani 2004)"
+    if not args.data:
+        raise UsageError("DATA.csv is an empty string; give the path of a CSV file")
+    if "\0" in args.data:  # open() would say only "embedded null byte"
+        raise UsageError(f"{args.data!r} is not a valid file name: it contains a NUL character")
     if os.path.isdir(args.data):
         raise UsageError(f"{args.data} is a directory, not a CSV file")
     return datasets.read_csv(args.data, args.target), args.data

@@ -208,6 +208,13 @@ def cross_validate(
     Returns:
       :class:`CVResult`.
 
+    Raises:
+      ValueError: naming the fold (its index along ``scores``) when a fold has no training or no
+        held-out sample of positive weight, when the training samples of a ``LogisticLoss`` or
+        ``MultinomialLoss`` fold miss a class (the class is named), when a fold's training targets do
+        not suit the loss, or when ``scoring="auc"`` holds out a single class.  Checked once, before
+        anything is compiled.
+
     Example:
       >>> import numpy as np, jaxreg as jr
       >>> rng = np.random.default_rng(0)
@@ -230,10 +237,9 @@ def cross_validate(
     train, test = fold_masks(cv, n, X_in, np.asarray(y), shuffle, random_state)
     F = train.shape[0]
     sw = np.asarray(s)
+    _check_folds(loss, np.asarray(y), sw, train, test, scoring)
     tr_w = train * sw[None]
     te_w = test * sw[None]
-    if np.any(tr_w.sum(1) == 0) or np.any(te_w.sum(1) == 0):
-        raise ValueError("a cross-validation fold has no training or no test samples with positive weight")
     if fold_alphas not in ("same", "scaled"):
         raise ValueError(f"fold_alphas must be 'same' or 'scaled', got {fold_alphas!r}")
     unit, rho = _path._unit_with_l1_ratios(penalty, l1_ratios, p, X.dtype)
@@ -263,6 +269,50 @@ def cross_validate(
     folds_conv = np.asarray(out.status[H * A :] == S.Status.CONVERGED).reshape(F, H, A)
     full_path = _path._path_result(full, grid, rho, loss, fit_intercept)
     return _summarize(scores, grid, rho, scoring, full_path, folds_conv)
+
+
+def _check_folds(loss: Loss, y: np.ndarray, sw: np.ndarray, train: np.ndarray, test: np.ndarray,
+                 scoring: str) -> None:
+    """Raise ``ValueError`` naming the first fold (index into ``scores``) that cannot be fit or scored.
+
+    Every fold needs a training sample and a held-out sample of positive weight; the training samples
+    of a classification loss must hold every class (otherwise that class' intercept is infinite, as
+    scikit-learn's ``LogisticRegressionCV`` refuses too); the targets a fold trains on must suit the
+    loss (``check_target``: e.g. not all zero for Poisson); ``auc`` needs both classes held out.
+    """
+    F = train.shape[0]
+    if isinstance(loss, LogisticLoss):
+        classes = np.array([0, 1])
+    elif isinstance(loss, MultinomialLoss):
+        classes = np.arange(loss.n_classes)
+    else:
+        classes = None
+    for k in range(F):
+        tr = train[k] & (sw > 0)
+        te = test[k] & (sw > 0)
+        where = f"cross-validation fold {k} (of {F})"
+        if not tr.any():
+            raise ValueError(f"{where} has no training sample with positive weight")
+        if not te.any():
+            raise ValueError(f"{where} has no held-out sample with positive weight")
+        if classes is not None:
+            missing = np.setdiff1d(classes, y[tr])
+            if missing.size:
+                raise ValueError(
+                    f"the training set of {where} has no sample of class(es) {missing.astype(int).tolist()}; "
+                    f"{type(loss).__name__} needs every class in every training set: use stratified folds "
+                    "(e.g. sklearn.model_selection.StratifiedKFold) or fewer folds"
+                )
+        else:
+            try:
+                loss.check_target(y[tr])
+            except ValueError as exc:
+                raise ValueError(f"the training set of {where}: {exc}") from None
+        if scoring == "auc" and np.unique(y[te]).size < 2:
+            raise ValueError(
+                f"the held-out set of {where} holds a single class, so its auc is undefined; use stratified "
+                "folds or another scoring"
+            )
 
 
 def _lanes(out: _path._PathOut, sl: slice) -> _path._PathOut:

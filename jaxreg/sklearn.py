@@ -192,10 +192,17 @@ def _warn_not_converged(est: Any, gap: float, n_iter: int, what: str = "") -> No
 def _check_status(est: Any, status: np.ndarray, gap: np.ndarray, n_iter: np.ndarray, what: str = "") -> None:
     status, gap, n_iter = np.ravel(status), np.ravel(gap), np.ravel(n_iter)
     if np.any(status == Status.NONFINITE):
-        raise ValueError(
-            f"{type(est).__name__}{what}: the iterations produced non-finite values; "
-            "the input data may contain very large values and need scaling."
+        # The solver rejects non-finite steps: the stored coefficients are its last finite iterate.
+        k = int(np.argmax(status == Status.NONFINITE))
+        warnings.warn(
+            f"{type(est).__name__}{what} did not converge: the iterations produced non-finite values "
+            f"(overflow) after {int(n_iter[k])} iterations, duality gap {float(gap[k]):.3e}; the "
+            "coefficients are the last finite iterate. The input data may contain very large values "
+            "and need scaling.",
+            ConvergenceWarning,
+            stacklevel=3,
         )
+        return
     if np.any(status != Status.CONVERGED):
         worst = int(np.argmax(np.where(status != Status.CONVERGED, gap, -np.inf)))
         _warn_not_converged(est, float(gap[worst]), int(n_iter[worst]), what)

@@ -1,14 +1,19 @@
 """The ``jaxreg`` command: outputs on the built-in data and on a CSV file, and one-line user errors."""
 
+import contextlib
 import csv
 import io
 import json
 import os
+import re
 import subprocess
 import sys
+import tempfile
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from jaxreg import cli
 from jaxreg.datasets import load_diabetes
@@ -238,3 +243,190 @@ def test_python_dash_m_jaxreg(toy_csv, tmp_path):
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert proc.stderr.splitlines()[-1] == "jaxreg: error: No such file or directory: nowhere.csv"
+
+
+# -- random malformed input: one error line, exit status 2, never a traceback -------------------------
+
+
+def _not_a_number(text):
+    try:
+        float(text.strip())
+    except ValueError:
+        return bool(text.strip())
+    return False
+
+
+NAMES = ("a", "b", "c", "x1", "age", "ü")
+NUMBER = st.floats(-1e6, 1e6, allow_nan=False).map(repr)
+NOT_A_NUMBER = st.text(min_size=1, max_size=8).filter(_not_a_number)
+NON_FINITE = st.sampled_from(["nan", "NaN", " nan ", "inf", "-inf", "+Infinity", "1e999", "-1e400"])
+
+
+@st.composite
+def table(draw, target="y"):
+    """A well-formed table (header, rows of cells) with ``target`` among its columns."""
+    names = draw(st.lists(st.sampled_from(NAMES), min_size=1, max_size=3, unique=True))
+    header = list(names)
+    header.insert(draw(st.integers(0, len(names))), target)
+    row = st.lists(NUMBER, min_size=len(header), max_size=len(header))
+    rows = draw(st.lists(row, min_size=1, max_size=4))
+    return header, rows
+
+
+def to_csv(header, rows):
+    f = io.StringIO()
+    w = csv.writer(f, lineterminator="\n")
+    w.writerow(header)
+    w.writerows(rows)
+    return f.getvalue().encode()
+
+
+@st.composite
+def replace_one_cell(draw, cell):
+    header, rows = draw(table())
+    i, j = draw(st.integers(0, len(rows) - 1)), draw(st.integers(0, len(header) - 1))
+    rows[i][j] = draw(cell)
+    return to_csv(header, rows)
+
+
+@st.composite
+def ragged(draw):
+    header, rows = draw(table())
+    i = draw(st.integers(0, len(rows) - 1))
+    k = draw(st.integers(1, len(header) + 2).filter(lambda k: k != len(header)))
+    rows[i] = draw(st.lists(NUMBER, min_size=k, max_size=k))
+    return to_csv(header, rows)
+
+
+@st.composite
+def without_target(draw):
+    header, rows = draw(table())
+    j = header.index("y")
+    return to_csv([h for h in header if h != "y"] or ["a"], [r[:j] + r[j + 1:] or ["1"] for r in rows])
+
+
+@st.composite
+def duplicate_name(draw):
+    header, rows = draw(table())
+    header.append(draw(st.sampled_from(header)))
+    return to_csv(header, [r + ["1"] for r in rows])
+
+
+@st.composite
+def single_column(draw):
+    name = draw(st.sampled_from(("y",) + NAMES))
+    return to_csv([name], draw(st.lists(st.lists(NUMBER, min_size=1, max_size=1), max_size=3)))
+
+
+@st.composite
+def binary(draw):
+    junk = draw(st.binary(max_size=200))
+    at = draw(st.integers(0, len(junk)))
+    return junk[:at] + b"\xff" + junk[at:]  # 0xff never occurs in UTF-8
+
+
+@st.composite
+def bad_labels(draw):
+    """A well-formed table whose target column a loss cannot take; returns (content, loss)."""
+    loss = draw(st.sampled_from(["logistic", "poisson"]))
+    header, rows = draw(table())
+    j = header.index("y")
+    for row in rows:
+        row[j] = draw(st.sampled_from(["0", "1"] if loss == "logistic" else ["0", "2", "7"]))
+    i = draw(st.integers(0, len(rows) - 1))
+    bad = {"logistic": ["0.5", "2", "-1"], "poisson": ["-1", "-0.5"]}[loss]
+    if draw(st.booleans()):
+        rows[i][j] = draw(st.sampled_from(bad))
+    else:  # one class only / all-zero counts
+        for row in rows:
+            row[j] = "0"
+    return to_csv(header, rows), loss
+
+
+FILE_KINDS = {
+    "missing target column": (without_target(), "has no column 'y'"),
+    "non-numeric cell": (replace_one_cell(NOT_A_NUMBER), "non-numeric value"),
+    "blank cell": (replace_one_cell(st.sampled_from(["", " ", "\t"])), "empty cell"),
+    "NaN/inf cell": (replace_one_cell(NON_FINITE), "non-finite value"),
+    "empty file": (st.sampled_from([b"", b"\n", b"\r\n\r\n", b" \n\t\n", b"\xef\xbb\xbf", b",,\n"]),
+                   "is empty"),
+    "header only": (table().map(lambda t: to_csv(t[0], [])) | st.just(b"a,y\n\n\n"), "no data rows"),
+    "ragged rows": (ragged(), "cells, but the header has"),
+    "single column": (single_column(), "no feature columns|has no column 'y'"),
+    "duplicate column name": (duplicate_name(), "duplicate column name"),
+    "binary garbage": (binary(), "not a UTF-8 text file"),
+}
+PATH_KINDS = {
+    "nonexistent path": "No such file or directory",
+    "directory as path": "is a directory",
+    "path below a file": "Not a directory",
+    "dangling symlink": "No such file or directory",
+    "symlink loop": "Too many levels of symbolic links",
+    "name too long": "File name too long",
+    "NUL in the name": "contains a NUL character",
+    "empty name": "empty string",
+}
+
+
+def make_path(kind, root, name):
+    if kind == "nonexistent path":
+        return os.path.join(root, name, name + ".csv")
+    if kind == "directory as path":
+        return root
+    if kind == "path below a file":
+        open(os.path.join(root, "plain"), "w").close()
+        return os.path.join(root, "plain", name + ".csv")
+    if kind == "dangling symlink":
+        os.symlink(os.path.join(root, "gone.csv"), os.path.join(root, "link.csv"))
+        return os.path.join(root, "link.csv")
+    if kind == "symlink loop":
+        os.symlink(os.path.join(root, "loop.csv"), os.path.join(root, "loop.csv"))
+        return os.path.join(root, "loop.csv")
+    if kind == "name too long":
+        return os.path.join(root, name * (300 // len(name) + 1) + ".csv")
+    if kind == "NUL in the name":
+        return os.path.join(root, name + "\0.csv")
+    return ""
+
+
+BAD_LABELS = "labels the loss cannot take"
+KINDS = sorted(FILE_KINDS) + sorted(PATH_KINDS) + [BAD_LABELS]
+
+
+@st.composite
+def malformed(draw, kind):
+    """``(content or None, file name, loss, expected message)``: an input with one defect of ``kind``."""
+    name = draw(st.text("abcxyz_-", min_size=1, max_size=6))
+    if kind in FILE_KINDS:
+        strategy, expect = FILE_KINDS[kind]
+        return draw(strategy), name, "squared", expect
+    if kind in PATH_KINDS:
+        return None, name, "squared", PATH_KINDS[kind]
+    content, loss = draw(bad_labels())
+    return content, name, loss, "LogisticLoss: y|PoissonLoss: y"
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@settings(max_examples=4, derandomize=True, database=None, deadline=None)
+@given(data=st.data(), cv=st.sampled_from(["0", "2", "5"]))
+def test_malformed_input_is_one_error_line_and_exit_code_2(kind, data, cv):
+    content, name, loss, expect = data.draw(malformed(kind))
+    if kind == BAD_LABELS:
+        cv = "0"  # else a file of fewer rows than folds stops at --cv first
+    with tempfile.TemporaryDirectory() as root:
+        if content is None:
+            path = make_path(kind, root, name)
+        else:
+            path = os.path.join(root, name + ".csv")
+            with open(path, "wb") as f:
+                f.write(content)
+        err, out = io.StringIO(), io.StringIO()
+        argv = ["path", path, "--target", "y", "--loss", loss, "--cv", cv, "--alphas", "2", "--max-iter", "1",
+                "--out", os.path.join(root, "out"), "-q"]
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
+            code = cli.main(argv)  # an exception escaping main would be a traceback
+    lines = err.getvalue().splitlines()
+    assert code == 2, (content, err.getvalue())
+    assert len(lines) == 1 and lines[0].startswith("jaxreg: error: "), err.getvalue()
+    assert re.search(expect, lines[0]), (content, lines[0])
+    assert "Traceback" not in err.getvalue() and out.getvalue() == ""

@@ -124,3 +124,30 @@ def test_non_finite_scores_are_never_chosen():
     assert res.index_min == 1 and res.alpha_min == 0.1
     with pytest.raises(ValueError, match="non-finite"):
         _summarize(np.full((3, 1, 3), np.nan), grid, None, "mse", full, np.ones((3, 1, 3), bool))
+
+
+def test_folds_that_cannot_be_fit_or_scored_are_named():
+    """Checked once before compiling: the fold (index along ``scores``) and the missing class are named."""
+    X = np.random.default_rng(6).standard_normal((20, 3))
+    ids = np.arange(20) % 4  # fold k holds out samples k, k + 4, ...
+    yb = (ids == 2).astype(float)  # class 1 lives in fold 2 only
+    with pytest.raises(ValueError, match=r"training set of cross-validation fold 2 \(of 4\) has no sample of "
+                                         r"class\(es\) \[1\]; LogisticLoss"):
+        jr.cross_validate(X, yb, jr.LogisticLoss(), alphas=3, cv=ids)
+    # a class left out of training only by zero weights
+    y3 = np.arange(20) % 3  # every fold holds every class
+    sw = np.where((y3 == 1) & (ids != 1), 0.0, 1.0)  # but only fold 1 gives class 1 a positive weight
+    with pytest.raises(ValueError, match=r"fold 1 \(of 4\) has no sample of class\(es\) \[1\]; Multinomial"):
+        jr.cross_validate(X, y3, jr.MultinomialLoss(), alphas=3, cv=ids, sample_weight=sw)
+    with pytest.raises(ValueError, match=r"fold 3 \(of 4\) has no held-out sample with positive weight"):
+        jr.cross_validate(X, X[:, 0], alphas=3, cv=ids, sample_weight=(ids != 3).astype(float))
+    with pytest.raises(ValueError, match=r"fold 0 \(of 2\) has no training sample with positive weight"):
+        jr.cross_validate(X, X[:, 0], alphas=3, cv=ids % 2, sample_weight=(ids % 2 == 0).astype(float))
+    counts = np.where(ids == 0, 1.0, 0.0)  # Poisson: fold 0 trains on zeros only
+    with pytest.raises(ValueError, match=r"training set of cross-validation fold 0 \(of 4\): PoissonLoss: y"):
+        jr.cross_validate(X, counts, jr.PoissonLoss(), alphas=3, cv=ids)
+    yb = (ids % 2 == 0).astype(float)  # every training set holds both classes, every held-out set one
+    with pytest.raises(ValueError, match=r"held-out set of cross-validation fold 0 \(of 4\) holds a single"):
+        jr.cross_validate(X, yb, jr.LogisticLoss(), alphas=3, cv=ids, scoring="auc")
+    stratified = jr.cross_validate(X, yb, jr.LogisticLoss(), alphas=3, cv=np.arange(20) % 5, scoring="auc")
+    assert np.all(np.isfinite(stratified.scores))

@@ -385,6 +385,17 @@ def test_convergence_warning_names_the_gap(reg, clf):
     assert any(re.match(r"LassoCV: \d+ fold fits did not reach tol=1e-14", m) for m in messages)
 
 
+
+def test_non_finite_iterations_warn_and_keep_the_last_finite_iterate(reg, clf):
+    """Features near 1e150 overflow every step: a ConvergenceWarning with the reason, finite coefficients."""
+    X, y, _ = reg
+    Xc, y2, _, _ = clf
+    for est, X_, y_ in [(Lasso(alpha=0.1), X, y), (LogisticRegression(), Xc, y2)]:
+        with pytest.warns(ConvergenceWarning, match="did not converge: the iterations produced non-finite"):
+            est.fit(1e150 * X_, y_)
+        assert np.all(np.isfinite(est.coef_)) and np.all(np.isfinite(est.intercept_))
+        assert np.all(np.isfinite(est.predict(X_)))
+
 def test_warm_start(reg, clf):
     X, y, _ = reg
     model = ElasticNet(alpha=0.05, tol=TIGHT, warm_start=True).fit(X, y)

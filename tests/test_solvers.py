@@ -588,7 +588,7 @@ def test_duplicate_columns(pen_name):
 
 def test_many_more_features_than_samples():
     rng = np.random.default_rng(0)
-    X = rng.standard_normal((5, 2000))
+    X = rng.standard_normal((5, 10_000))
     y = X[:, :3] @ np.array([1.0, -2.0, 0.5]) + 0.1 * rng.standard_normal(5)
     amax = alpha_max(PENALTY["L1"], jr.SquaredLoss(), X, y)
     alphas = amax * np.array([0.5, 0.1, 0.05])
@@ -619,6 +619,86 @@ def test_single_sample():
     assert float(without.intercept) == 0.0
     assert np.all(np.asarray(without.coef)[1:] == 0.0)
 
+
+
+def test_alpha_zero_is_least_squares_where_well_posed_and_warns_where_not():
+    X, y = data("squared")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # n > p: no warning
+        res = jr.solve(X, y, jr.SquaredLoss(), jr.L1(jnp.asarray([0.0, 0.1])), tol=TOL)
+    assert np.all(np.asarray(res.converged))
+    coef, b = np.asarray(res.coef[0]), float(res.intercept[0])
+    ref = np.linalg.lstsq(np.column_stack([X, np.ones(N)]), y, rcond=None)[0]
+    np.testing.assert_allclose(coef, ref[:-1], rtol=1e-8, atol=1e-10)
+    assert b == pytest.approx(ref[-1], rel=1e-8, abs=1e-10)
+    wide = np.column_stack([X[:5], X[:5] @ np.ones((P, 2))])  # 5 samples, 8 features
+    for pen in (jr.L1(0.0), jr.ElasticNet(alpha=jnp.asarray([0.1, 0.0]))):
+        with pytest.warns(UserWarning, match=r"alpha = 0 leaves the problem unpenalized.*n_features=8 >= "):
+            jr.solve(wide, y[:5], jr.SquaredLoss(), pen, tol=1e-6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        jr.solve(wide, y[:5], jr.SquaredLoss(), jr.L1(0.1), tol=1e-6)  # penalized: no warning
+
+
+def test_columns_on_scales_1e_minus_6_and_1e6():
+    """Squared loss with columns scaled by 1e-6, 1 and 1e6: the lasso of the rescaled problem, exactly.
+
+    ``X = Z * scale`` with the penalty ``alpha |w|_1`` is the lasso on ``Z`` with penalty factors
+    ``1 / scale`` (``v = w * scale``): the tiny columns are almost free, the huge ones almost excluded.
+    """
+    rng = np.random.default_rng(3)
+    Z = rng.standard_normal((N, P))
+    scale = np.array([1e-6, 1e6, 1.0, 1e-6, 1e6, 1.0])
+    y = Z @ np.array([1.0, -2.0, 0.5, 0.0, 0.3, 0.0]) + 0.1 * rng.standard_normal(N)
+    X = Z * scale
+    amax = float(jr.alpha_max(X, y))
+    alphas = amax * np.array([0.5, 0.1, 0.01])
+    res = jr.solve(X, y, jr.SquaredLoss(), jr.L1(jnp.asarray(alphas)), tol=TOL)
+    ref = jr.solve(Z, y, jr.SquaredLoss(), jr.L1(jnp.asarray(alphas), weights=1.0 / scale), tol=TOL)
+    assert np.all(np.asarray(res.converged)) and np.all(np.asarray(ref.converged))
+    v = np.asarray(res.coef) * scale
+    np.testing.assert_allclose(v, np.asarray(ref.coef), atol=1e-7)
+    np.testing.assert_allclose(res.intercept, ref.intercept, atol=1e-7)
+    for i, a in enumerate(alphas):
+        sk = sk_fit(Lasso(alpha=a, tol=1e-14, max_iter=1_000_000), X, y)
+        coef = np.asarray(res.coef[i])
+        ours = np_objective("squared", X, y, coef, res.intercept[i], np_enet(coef, a, 1.0))
+        theirs = np_objective("squared", X, y, sk.coef_, sk.intercept_, np_enet(sk.coef_, a, 1.0))
+        assert ours <= theirs * (1 + 1e-9)
+    assert np.all(np.isfinite(v)) and np.any(v[:, 1] != 0.0)
+
+
+@pytest.mark.parametrize("loss_name", ["squared", "logistic", "poisson"])
+def test_non_finite_iterates_stop_unconverged_with_their_reason(loss_name):
+    """Features near 1e150 overflow every step: status NONFINITE, never converged, finite coefficients."""
+    X, y = data(loss_name)
+    loss = LOSS[loss_name].loss
+    res = jr.solve(1e150 * X, y, loss, jr.L1(jnp.asarray([0.1, 1e-3])), tol=1e-8)
+    assert np.all(np.asarray(res.status) == jr.Status.NONFINITE)
+    assert not np.any(np.asarray(res.converged))
+    assert np.all(np.isfinite(np.asarray(res.coef))) and np.all(np.isfinite(np.asarray(res.intercept)))
+
+
+def test_results_are_deterministic_run_to_run():
+    """The same calls, again and after recompiling, give bitwise the same numbers."""
+    X, y = data("logistic")
+    sw = np.random.default_rng(4).uniform(0.5, 2.0, N)
+    Xs, ys = data("squared")
+    enet = jr.ElasticNet(jnp.asarray([0.05, 0.005]), 0.5)
+    lasso = jr.L1(jnp.asarray([0.1, 0.01]), weights=WEIGHTS0)
+
+    def run():
+        a = jr.solve(X, y, jr.LogisticLoss(), enet, sample_weight=sw, tol=1e-10)
+        b = jr.solve(Xs, ys, jr.SquaredLoss(), lasso, sample_weight=sw, tol=1e-10)
+        return [np.asarray(x) for x in (*a, *b)]
+
+    first = run()
+    again = run()
+    jax.clear_caches()
+    recompiled = run()
+    for a, b, c in zip(first, again, recompiled):
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(a, c)
 
 # -- properties on random problems ---------------------------------------------------------------------------
 
