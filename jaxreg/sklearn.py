@@ -203,6 +203,16 @@ def _check_status(est: Any, status: np.ndarray, gap: np.ndarray, n_iter: np.ndar
             stacklevel=3,
         )
         return
+    if np.any(status == Status.STALLED):
+        k = int(np.argmax(np.where(status == Status.STALLED, gap, -np.inf)))
+        warnings.warn(
+            f"{type(est).__name__}{what} did not converge: the duality gap stopped decreasing at "
+            f"{float(gap[k]):.3e} after {int(n_iter[k])} iterations, above tol={est.tol:g} relative to the "
+            "null model's deviance. Rounding limits it: fit in float64, raise tol, or scale the features.",
+            ConvergenceWarning,
+            stacklevel=3,
+        )
+        return
     if np.any(status != Status.CONVERGED):
         worst = int(np.argmax(np.where(status != Status.CONVERGED, gap, -np.inf)))
         _warn_not_converged(est, float(gap[worst]), int(n_iter[worst]), what)

@@ -55,6 +55,11 @@ class Status(enum.IntEnum):
     CONVERGED = 0
     MAX_ITER = 1
     NONFINITE = 2
+    STALLED = 3  # the iterate stopped changing above tol: the dtype cannot resolve the tolerance
+
+
+#: checks in a row at which a lane's iterate is unchanged before it counts as stalled
+_STALL_CHECKS = 3
 
 
 class Result(NamedTuple):
@@ -66,7 +71,9 @@ class Result(NamedTuple):
       n_iter: iterations run per lane.
       gap: duality gap reached (gradient-mapping norm for a loss without conjugate).
       converged: ``gap <= tol * scale`` reached before ``max_iter``, with finite iterates.
-      status: :class:`Status` code per lane (0 converged, 1 max_iter, 2 non-finite).
+      status: :class:`Status` code per lane: 0 converged, 1 ``max_iter`` reached, 2 non-finite
+        iterates, 3 stalled (above the tolerance, the iterate stopped changing bit for bit for
+        ``3 * check_every`` iterations: rounding in the dtype, float32 most often, limits the gap).
     """
 
     coef: Array
@@ -156,6 +163,10 @@ class _State(NamedTuple):
     done: Array  # (B,) bool
     crit: Array  # (B,) gap (or gradient-mapping norm)
     status: Array  # (B,) int32
+    W_check: Array  # (p, B, K) iterate at the last check
+    b_check: Array
+    flat: Array  # (B,) int32 checks in a row at which the iterate had not changed at all
+    overflow: Array  # (B,) bool: a step since the last check was rejected for non-finite values
 
 
 class Solution(NamedTuple):
@@ -214,9 +225,21 @@ class _Design:
         su = self.s[..., None] * u
         s, y, loss = self.s, self.y, self.loss
 
-        def fconj(c: Array) -> Array:
-            val = loss._conjugate(y, -c[None, :, None] * u)
-            return jnp.sum(jnp.where(s > 0, s * val, 0.0), axis=0)
+        if self.mode == "closed":
+            # Squared loss with the intercept eliminated: sum_i s_i u_i = 0, so the conjugate's
+            # linear term may use the centered targets, which keeps a large mean of y (whose
+            # rounding in z = X w + b leaves sum_i s_i u_i ~ eps |mean y|) out of the gap.
+            yc = y[:, None] - jnp.sum(s * y[:, None], axis=0)  # (n, B)
+
+            def fconj(c: Array) -> Array:
+                v = -c[None, :] * u[..., 0]
+                return jnp.sum(jnp.where(s > 0, s * (v * yc + 0.5 * v**2), 0.0), axis=0)
+
+        else:
+
+            def fconj(c: Array) -> Array:
+                val = loss._conjugate(y, -c[None, :, None] * u)
+                return jnp.sum(jnp.where(s > 0, s * val, 0.0), axis=0)
 
         return rmatmul(self.X, su), fconj, jnp.sum(su, axis=0)
 
@@ -320,16 +343,26 @@ def fista(
         converged = crit <= tol_abs
         bad = ~jnp.isfinite(crit) | ~jnp.isfinite(st.L) | (st.L > L0 * 1e30)
         out_of_iter = st.n_iter >= max_iter
+        # An iterate that no step changes any more, bit for bit, is a fixed point of the rounded
+        # iteration: its gap cannot decrease further.
+        # (Steps rejected for overflow also leave it unchanged; those lanes end as NONFINITE.)
+        frozen = jnp.all(st.W == st.W_check, axis=(0, 2)) & jnp.all(st.b == st.b_check, axis=-1)
+        flat = jnp.where(frozen & ~st.overflow, st.flat + 1, 0)
+        stalled = flat >= _STALL_CHECKS
         status = jnp.where(
             converged & ~bad,
             Status.CONVERGED,
-            jnp.where(bad, Status.NONFINITE, Status.MAX_ITER),
+            jnp.where(bad, Status.NONFINITE, jnp.where(stalled, Status.STALLED, Status.MAX_ITER)),
         ).astype(jnp.int32)
-        stop = (converged | bad | out_of_iter) & ~st.done
+        stop = (converged | bad | out_of_iter | stalled) & ~st.done
         return st._replace(
             done=st.done | stop,
             crit=jnp.where(st.done, st.crit, crit),
             status=jnp.where(stop, status, st.status),
+            W_check=st.W,
+            b_check=st.b,
+            flat=flat,
+            overflow=jnp.zeros_like(st.overflow),
         )
 
     def step(st: _State) -> _State:
@@ -375,6 +408,7 @@ def fista(
             t=pick(t_next, st.t, 0),
             L=jnp.where(active & ~ok, 2.0 * st.L, st.L),
             n_iter=st.n_iter + active.astype(jnp.int32),
+            overflow=st.overflow | (active & ~finite),
         )
 
     img0, b0 = model.forward(W0, b0)
@@ -383,7 +417,8 @@ def fista(
         W=W0, b=b0, img=img0, F=model.value(img0, W0), Wy=W0, by=b0, imgy=img0,
         t=jnp.ones(B, dtype), L=L0, n_iter=jnp.zeros(B, jnp.int32),
         done=jnp.zeros(B, bool), crit=jnp.full(B, jnp.inf, dtype),
-        status=jnp.full(B, Status.MAX_ITER, jnp.int32),
+        status=jnp.full(B, Status.MAX_ITER, jnp.int32), W_check=jnp.full_like(W0, jnp.nan),
+        b_check=jnp.full_like(b0, jnp.nan), flat=jnp.zeros(B, jnp.int32), overflow=jnp.zeros(B, bool),
     )  # fmt: skip
     st = check(st)
 
@@ -552,9 +587,14 @@ def run(
         new_crit, v = gap(full, penalty, W, b, Z, F, (R0, root), mode, loss.has_dual,
                           jnp.ones(B, dtype))  # fmt: skip
         bad = ~jnp.isfinite(new_crit) | (status == Status.NONFINITE)
+        stalled = status == Status.STALLED
         converged = (new_crit <= tol_abs) & ~bad
-        stop = (converged | bad | (n_iter >= cfg.max_iter)) & ~done
-        new_status = jnp.where(converged, Status.CONVERGED, jnp.where(bad, Status.NONFINITE, Status.MAX_ITER))
+        stop = (converged | bad | stalled | (n_iter >= cfg.max_iter)) & ~done
+        new_status = jnp.where(
+            converged,
+            Status.CONVERGED,
+            jnp.where(bad, Status.NONFINITE, jnp.where(stalled, Status.STALLED, Status.MAX_ITER)),
+        )
         status = jnp.where(stop, new_status.astype(jnp.int32), status)
         crit = jnp.where(done, crit, new_crit)
         if quadratic:
@@ -595,7 +635,8 @@ def run(
             for k in caps
         ]
         W, b, n_iter, st_in = jax.lax.switch(o.branch, branches, o.W, o.b, o.score, o.curv, o.n_iter)
-        status = jnp.where(o.done, o.status, jnp.where(st_in == Status.NONFINITE, Status.NONFINITE, o.status))
+        # a lane whose inner solve stalled (or overflowed) stops with that status unless it converged
+        status = jnp.where(o.done | (st_in < Status.NONFINITE), o.status, st_in)
         b, done, status, crit, v, curv = check(W, b, n_iter, o.done, status, o.crit)
         score, branch = choose(W, v)
         return Outer(W, b, n_iter, done, status, crit, score, branch, curv, o.it + 1)

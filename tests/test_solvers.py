@@ -781,3 +781,68 @@ def test_property_matches_sklearn_batched_equals_looped_and_permutation_equivari
     )
     scale = float(np.abs(np.asarray(res.coef)).max()) + 1e-300
     np.testing.assert_allclose(permuted.coef, np.asarray(res.coef)[:, perm], atol=1e-4 * scale, rtol=0)
+
+
+def _median_split(n: int = 400, p: int = 200, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """AR(1)-correlated features (rho 0.5); labels: a two-feature signal at SNR 3, split at its median."""
+    rng = np.random.default_rng(seed)
+    E = rng.standard_normal((n, p))
+    X = np.empty((n, p))
+    X[:, 0] = E[:, 0]
+    for j in range(1, p):
+        X[:, j] = 0.5 * X[:, j - 1] + np.sqrt(0.75) * E[:, j]
+    w = np.zeros(p)
+    w[rng.choice(p, 2, replace=False)] = [1.5, -1.0]
+    signal = X @ w
+    noise = rng.standard_normal(n)
+    z = signal + noise * np.linalg.norm(signal) / (3.0 * np.linalg.norm(noise))
+    return X, (z > np.median(z)).astype(float)
+
+
+def test_float32_stall_is_reported_early_and_float64_converges():
+    """At a small alpha the logistic probabilities saturate in float32: the iterate stops changing
+    above the tolerance.  The solver stops those lanes as STALLED, long before max_iter, and says
+    so; float64 reaches the same tolerance on the same problem."""
+    X, y = _median_split()
+    loss = jr.LogisticLoss()
+    amax = float(jr.alpha_max(X, y, loss))
+    alphas = amax * np.array([1e-2, 1e-4])
+    r64 = jr.solve(X, y, loss, jr.L1(alphas), tol=1e-4, max_iter=50_000)
+    assert np.all(np.asarray(r64.converged)), (r64.n_iter, r64.gap)
+    r32 = jr.solve(X.astype(np.float32), y.astype(np.float32), loss, jr.L1(alphas.astype(np.float32)),
+                   tol=1e-4, max_iter=50_000)  # fmt: skip
+    status = np.asarray(r32.status)
+    assert status[0] == jr.Status.CONVERGED
+    assert status[1] == jr.Status.STALLED and not bool(r32.converged[1])
+    assert int(r32.n_iter[1]) < int(r64.n_iter[1])  # stopped before float64 even converged
+    assert float(r32.gap[1]) > 10 * float(r64.gap[1])  # and it says where it stalled
+
+
+def test_estimator_warns_that_rounding_stalled_the_fit():
+    X, y = _median_split()
+    amax = float(jr.alpha_max(X, y, jr.LogisticLoss()))
+    from jaxreg.sklearn import LogisticRegression as JrLogisticRegression
+
+    est = JrLogisticRegression(C=1.0 / (1e-4 * amax * len(y)), l1_ratio=1.0, max_iter=50_000)
+    with pytest.warns(ConvergenceWarning, match="stopped decreasing"):
+        est.fit(X.astype(np.float32), y)
+
+
+def test_a_large_target_mean_changes_nothing_but_the_intercept():
+    """y and y + 1000 differ only in the intercept: the gap (so the iterations) must not see the mean.
+
+    With p > n the gap is computed on X itself; the conjugate's linear term then used the raw targets,
+    and the rounding of the intercept (~eps * 1000) made the gaps meaningless at tol = 1e-10.
+    """
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((9, 25))
+    y = 1e-2 * (X[:, 0] + 0.5 * rng.standard_normal(9))
+    fractions = np.array([2.0, 0.5, 0.1])  # of alpha_max: the first is exactly zero
+    base = jr.solve(X, y, jr.SquaredLoss(), jr.L1(fractions * float(jr.alpha_max(X, y))), tol=1e-10)
+    shifted = jr.solve(X, y + 1e3, jr.SquaredLoss(), jr.L1(fractions * float(jr.alpha_max(X, y + 1e3))), tol=1e-10)
+    assert np.all(np.asarray(base.converged)) and int(base.n_iter[0]) <= 1
+    assert np.all(np.asarray(shifted.converged)), (shifted.n_iter, shifted.gap)
+    assert int(shifted.n_iter[0]) <= 1  # alpha >= alpha_max: exact zeros at once
+    np.testing.assert_allclose(shifted.gap, base.gap, atol=1e-10 * np.var(y))
+    np.testing.assert_allclose(shifted.coef, base.coef, atol=1e-6)
+    np.testing.assert_allclose(shifted.intercept, np.asarray(base.intercept) + 1e3, atol=1e-6)
