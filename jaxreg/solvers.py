@@ -501,8 +501,9 @@ def capacities(penalty: Penalty, n_samples: int, n_features: int) -> tuple[int, 
 
     if isinstance(penalty, L2) or not isinstance(penalty, _ElasticNetFamily):
         return (n_features,)  # no sparsity to exploit
-    # Each bucket is one more FISTA in the compiled program: sizes 4x apart halve the compile time of
-    # 2x steps for about 15% more steady-state time on the wide benchmark (benchmarks/README.md).
+    # Each bucket is one more FISTA in the compiled program: sizes 4x apart instead of 2x took the
+    # wide benchmark's first call from 8.1 s to 5.5 s, its steady state from 0.84 s to 0.92 s
+    # (benchmarks/README.md).
     return tuple(k for k in (64, 256, 1024, 4096) if 2 * k <= n_features) + (n_features,)
 
 
