@@ -324,8 +324,14 @@ def fista(
     radius: tuple[Array, Array],
     cfg: _Config,
     has_dual: bool = True,
+    kappa: Array | None = None,
 ) -> _State:
     """Run batched FISTA from ``(W0, b0)``; every lane has its own step, restart and stopping test.
+
+    ``kappa (B,)`` scales the metric of a fitted intercept (``mode == "grad"``): the intercept's step
+    is ``1 / (kappa L)`` instead of ``1 / L``.  With ``kappa L0`` near the intercept's own curvature,
+    a feature on a large scale (which sets ``L``) no longer freezes the intercept.  FISTA in this fixed
+    diagonal metric converges as in the Euclidean one; backtracking tests the metric's quadratic bound.
 
     ``model`` is a :class:`_Design` or :class:`_Gram`. Shapes: ``W0 (p, B, K)``, ``b0 (B, K)``;
     ``L0``, ``tol_abs`` and ``max_iter`` are ``(B,)``; ``penalty`` leaves have leading axis ``B``;
@@ -334,6 +340,7 @@ def fista(
     """
     dtype = W0.dtype
     mode = cfg.intercept
+    kappa = jnp.ones(W0.shape[1], dtype) if kappa is None else kappa
 
     def prox_lanes(V: Array, step: Array) -> Array:
         return jax.vmap(lambda pen, v, st: pen.prox(v, st), in_axes=(0, 1, 0), out_axes=1)(penalty, V, step)
@@ -370,11 +377,11 @@ def fista(
         Fy, gW, gb, slack = model.grad(st.imgy, st.Wy)
         stepsize = 1.0 / st.L
         Wn = prox_lanes(st.Wy - stepsize[None, :, None] * gW, stepsize)
-        bn = st.by - stepsize[:, None] * gb
+        bn = st.by - (stepsize / kappa)[:, None] * gb
         imgn, bn = model.forward(Wn, bn)
         Fn = model.value(imgn, Wn)
         dW, db = Wn - st.Wy, bn - st.by
-        quad = _dot(dW, dW) + (jnp.sum(db * db, axis=-1) if mode == "grad" else 0.0)
+        quad = _dot(dW, dW) + (kappa * jnp.sum(db * db, axis=-1) if mode == "grad" else 0.0)
         excess = model.excess(Fn, Fy, gW, gb, dW, db, imgn, st.imgy)
         finite = jnp.isfinite(Fn) & jnp.all(jnp.isfinite(Wn), axis=(0, 2))
         ok = finite & (excess <= 0.5 * st.L * quad + slack)
@@ -383,7 +390,7 @@ def fista(
         t_next = 0.5 * (1.0 + jnp.sqrt(1.0 + 4.0 * st.t**2))
         beta = (st.t - 1.0) / t_next
         # Gradient-based adaptive restart (O'Donoghue & Candes, 2015).
-        restart = _dot(st.Wy - Wn, Wn - st.W) + jnp.sum((st.by - bn) * (bn - st.b), axis=-1) > 0
+        restart = _dot(st.Wy - Wn, Wn - st.W) + kappa * jnp.sum((st.by - bn) * (bn - st.b), axis=-1) > 0
         beta = jnp.where(restart, 0.0, beta)
         t_next = jnp.where(restart, 1.0, t_next)
 
@@ -573,7 +580,9 @@ def run(
             model = _Design(Xk, y, s, loss, mode)
             L0 = 1.05 * jnp.repeat(lipschitz(Xk, s_g, mode), blk) * curv
         L0 = jnp.maximum(L0, jnp.finfo(dtype).tiny)
-        st = fista(model, pen, Wk, b, L0, tol_in, budget, (Rk, root), cfg, loss.has_dual)
+        # the intercept's own curvature bound is curv (the weights sum to one)
+        kappa = jnp.clip(1.05 * curv / L0, jnp.finfo(dtype).eps, 1.0) if mode == "grad" else None
+        st = fista(model, pen, Wk, b, L0, tol_in, budget, (Rk, root), cfg, loss.has_dual, kappa)
         b_new = st.b
         if isinstance(model, _Gram) and mode == "closed":
             b_new = (jnp.repeat(ybar, blk) - jnp.sum(jnp.repeat(mu, blk, axis=1) * st.W[..., 0], axis=0))[:, None]

@@ -846,3 +846,25 @@ def test_a_large_target_mean_changes_nothing_but_the_intercept():
     np.testing.assert_allclose(shifted.gap, base.gap, atol=1e-10 * np.var(y))
     np.testing.assert_allclose(shifted.coef, base.coef, atol=1e-6)
     np.testing.assert_allclose(shifted.intercept, np.asarray(base.intercept) + 1e3, atol=1e-6)
+
+
+@pytest.mark.parametrize("big", [1e2, 1e3, 1e6])
+def test_logistic_with_intercept_and_a_column_on_a_large_scale(big):
+    """``X = Z * scale`` is the problem on ``Z`` with penalty factors ``1 / scale``: same answer, similar effort.
+
+    One step size for the intercept and the features froze the intercept when a large column set the
+    step (1e6: unconverged after max_iter); the intercept now has its own metric.
+    """
+    rng = np.random.default_rng(0)
+    Z = rng.standard_normal((60, 6))
+    y = (Z[:, 0] - Z[:, 1] + 0.5 * rng.standard_normal(60) > 0).astype(float)
+    scale = np.array([1.0, big, 1.0, 1.0, 1.0, 1.0])
+    X = Z * scale
+    alpha = 0.1 * float(jr.alpha_max(X, y, jr.LogisticLoss()))
+    ref = jr.solve(Z, y, jr.LogisticLoss(), jr.L1(alpha, weights=1 / scale), tol=1e-8)
+    res = jr.solve(X, y, jr.LogisticLoss(), jr.L1(alpha), tol=1e-8)
+    assert bool(ref.converged) and int(ref.n_iter) <= 100
+    assert bool(res.converged), (int(res.n_iter), float(res.gap))
+    assert int(res.n_iter) <= 10 * int(ref.n_iter)
+    np.testing.assert_allclose(np.asarray(res.coef) * scale, ref.coef, atol=1e-6)
+    np.testing.assert_allclose(res.intercept, ref.intercept, atol=1e-6)
