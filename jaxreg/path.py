@@ -64,13 +64,14 @@ def _free_features(penalty: Penalty) -> bool:
 
 
 def _grad_at_null(
-    X: Array, y: Array, s: Array, loss: Loss, penalty: Penalty, mode: str, tol: Array
+    X: Array, y: Array, s: Array, loss: Loss, penalty: Penalty, mode: str, tol: Array, free: bool | None = None
 ) -> Array:
     """``v = X.T @ (s * u)`` with ``u = -f'(y, z)`` at the model with all penalized coefficients 0.
 
     The intercept and any unpenalized feature are fitted: in closed form (intercept only) or, with
     unpenalized features, by a solve with a strength so large that every penalized coefficient is 0.
-    ``s`` is ``(n, S)``; returns ``(p, S, K)``.
+    ``s`` is ``(n, S)``; returns ``(p, S, K)``.  ``free`` says whether some feature is unpenalized
+    (decide it outside ``jit``: under it the penalty's weights are traced and would count as free).
     """
     n, p = X.shape
     K = loss.n_outputs
@@ -78,7 +79,7 @@ def _grad_at_null(
     su = S.setup(X, y, s, loss, mode)
     W = jnp.zeros((p, Sn, K), X.dtype)
     b = su.b_null
-    if _free_features(penalty):
+    if _free_features(penalty) if free is None else free:
         # Strength far above any alpha_max: only the unpenalized coordinates move.
         v0 = S.rmatmul(X, s[..., None] * _neg_grad(loss, y, S.matmul(X, W) + b[None]))
         big = 1e6 * (jnp.max(jnp.abs(v0)) + 1.0)
@@ -143,13 +144,13 @@ def alpha_max(
     check_penalty(penalty, X.shape[1])
     unit, shape = _unit_lanes(penalty, X.shape[1], X.dtype)
     mode = S._intercept_mode(loss, fit_intercept)
-    return _alpha_max(X, y, s[:, None], loss, unit, mode).reshape(shape)
+    return _alpha_max(X, y, s[:, None], loss, unit, mode, _free_features(unit)).reshape(shape)
 
 
-@functools.partial(jax.jit, static_argnames=("mode",))
+@functools.partial(jax.jit, static_argnames=("mode", "free"))
 @full_precision
-def _alpha_max(X: Array, y: Array, s: Array, loss: Loss, unit: Penalty, mode: str) -> Array:
-    v = _grad_at_null(X, y, s, loss, unit, mode, jnp.asarray(1e-14, X.dtype))  # (p, S, K)
+def _alpha_max(X: Array, y: Array, s: Array, loss: Loss, unit: Penalty, mode: str, free: bool) -> Array:
+    v = _grad_at_null(X, y, s, loss, unit, mode, jnp.asarray(1e-14, X.dtype), free)  # (p, S, K)
     B = unit.alpha.shape[0]
     v = jnp.broadcast_to(v, v.shape[:1] + (B,) + v.shape[2:])
     return _critical(unit, v)
@@ -180,7 +181,7 @@ def _resolve_alphas(
     """Alpha grid of shape ``(n_l1, n_alphas)`` (descending) from an int or an explicit array."""
     n_l1 = unit.alpha.shape[0]
     if isinstance(alphas, (int, np.integer)) and not isinstance(alphas, bool):
-        amax = _alpha_max(X, y, s[:, None], loss, unit, mode)
+        amax = _alpha_max(X, y, s[:, None], loss, unit, mode, _free_features(unit))
         if not np.all(np.isfinite(np.asarray(amax))):
             raise ValueError("alpha_max is infinite (l1_ratio = 0, ridge): pass an explicit array of alphas")
         amax = jnp.where(amax > 0, amax, jnp.finfo(X.dtype).eps)

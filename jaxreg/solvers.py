@@ -462,9 +462,10 @@ class Setup(NamedTuple):
 def setup(X: Array, y: Array, s: Array, loss: Loss, mode: str) -> Setup:
     """Compute :class:`Setup` for sample weights ``s`` of shape ``(n_samples, S)``."""
     b_null = _initial_intercept(loss, y, s, mode, loss.n_outputs)
-    second = (X**2).T @ s  # (p, S)
+    # s.T @ X rather than X.T @ s: with one weight column XLA:CPU ran the pair below 6x slower
+    second = (s.T @ (X * X)).T  # (p, S)
     if mode == "closed":
-        second = second - (X.T @ s) ** 2
+        second = second - (s.T @ X).T ** 2
     col_norm = jnp.sqrt(jnp.maximum(second, 0.0)).T
     return Setup(b_null, tol_scale(loss, y, s, b_null), col_norm)
 
@@ -477,12 +478,13 @@ def _gram_model(Xk: Array, y: Array, s_g: Array, mode: str, blk: int) -> tuple[_
     """
     Xs = s_g.T[:, :, None] * Xk[None]  # (P, n, k)
     G = jnp.einsum("pnk,nl->pkl", Xs, Xk)
-    q = jnp.einsum("pnk,n->kp", Xs, y)
+    # row vectors times Xk (not Xk.T times columns): XLA:CPU runs these several times faster
+    q = ((s_g * y[:, None]).T @ Xk).T  # (k, P)
     yy = jnp.sum(s_g * y[:, None] ** 2, axis=0)
     mu = jnp.zeros_like(q)
     ybar = jnp.zeros_like(yy)
     if mode == "closed":
-        mu, ybar = Xk.T @ s_g, y @ s_g
+        mu, ybar = (s_g.T @ Xk).T, y @ s_g
         G = G - jnp.einsum("kp,lp->pkl", mu, mu)
         q = q - mu * ybar
         yy = yy - ybar**2
