@@ -239,13 +239,16 @@ def _path_core(
     su_l = jax.tree_util.tree_map(per_lane, su)
     s_l = jnp.repeat(s, blk, axis=1)
     base = jax.tree_util.tree_map(per_lane, unit)
+    mode = cfg.solver.intercept
+    # one Gram matrix per path for all its blocks (when the solver uses it)
+    gram = S._gram_model(X, y, s, mode, blk) if S.uses_gram(loss, mode, n, p) else None
 
     def block(carry: tuple[Array, Array], a_blk: Array) -> tuple[tuple[Array, Array], _PathOut]:
         W_last, b_last = carry  # (p, P, K), (P, K)
         pen = dataclasses.replace(base, alpha=a_blk.reshape(-1))
         W0 = jnp.repeat(W_last, blk, axis=1)
         b0 = jnp.repeat(b_last, blk, axis=0)
-        st = S.run(X, y, s_l, loss, pen, W0, b0, su_l, tol, cfg.solver, groups=P)
+        st = S.run(X, y, s_l, loss, pen, W0, b0, su_l, tol, cfg.solver, groups=P, gram=gram)
         out = _PathOut(st.W, st.b, st.n_iter, st.crit, st.status)
         if cfg.warm_start:
             carry = (st.W.reshape(p, P, blk, K)[:, :, -1], st.b.reshape(P, blk, K)[:, -1])

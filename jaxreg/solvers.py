@@ -470,6 +470,11 @@ def setup(X: Array, y: Array, s: Array, loss: Loss, mode: str) -> Setup:
     return Setup(b_null, tol_scale(loss, y, s, b_null), col_norm)
 
 
+def uses_gram(loss: Loss, mode: str, n_samples: int, n_features: int) -> bool:
+    """Whether :func:`run` solves on the whole design's weighted Gram matrix (squared loss, ``n >= p``)."""
+    return isinstance(loss, SquaredLoss) and mode != "grad" and n_samples >= n_features
+
+
 def _gram_model(Xk: Array, y: Array, s_g: Array, mode: str, blk: int) -> tuple[_Gram, Array, Array]:
     """Gram model of the columns ``Xk (n, k)`` for weight columns ``s_g (n, P)``; lanes repeat ``blk``.
 
@@ -528,10 +533,13 @@ def run(
     tol: Array,
     cfg: _Config,
     groups: int = 1,
+    gram: tuple[_Gram, Array, Array] | None = None,
 ) -> Solution:
     """Solve the ``B`` lanes: ``s (n, B)``, ``W0 (p, B, K)``, ``b0 (B, K)``, ``su`` fields per lane.
 
     The lanes come in ``groups`` consecutive groups of equal size that share their sample weights.
+    ``gram`` is :func:`_gram_model` of the whole design when the caller has it already (along a path,
+    where :func:`uses_gram` holds).
 
     Working sets: each outer iteration checks the full duality gap and the optimality of every
     feature, takes the features that are nonzero in some lane plus the largest violators
@@ -554,9 +562,9 @@ def run(
     quadratic = isinstance(loss, SquaredLoss) and mode != "grad"
     s_g = s.reshape(n, groups, blk)[:, :, 0]
     # Squared loss with n >= p: one weighted Gram matrix per group replaces X in every later step.
-    precompute = quadratic and n >= p
+    precompute = uses_gram(loss, mode, n, p)
     if precompute:
-        full, mu_full, ybar_full = _gram_model(X, y, s_g, mode, blk)
+        full, mu_full, ybar_full = _gram_model(X, y, s_g, mode, blk) if gram is None else gram
     else:
         full = _Design(X, y, s, loss, mode)
     l1 = jax.vmap(lambda pen: pen._strengths(p, dtype)[0])(penalty) if len(caps) > 1 else None
