@@ -79,7 +79,9 @@ def _grad_at_null(
     su = S.setup(X, y, s, loss, mode)
     W = jnp.zeros((p, Sn, K), X.dtype)
     b = su.b_null
-    if _free_features(penalty) if free is None else free:
+    if free is None:
+        free = _free_features(penalty)
+    if free:
         # Strength far above any alpha_max: only the unpenalized coordinates move.
         v0 = S.rmatmul(X, s[..., None] * _neg_grad(loss, y, S.matmul(X, W) + b[None]))
         big = 1e6 * (jnp.max(jnp.abs(v0)) + 1.0)
