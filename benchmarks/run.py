@@ -74,6 +74,16 @@ PEERS = {"sklearn", "celer", "skglm"}  # --peers selects among them
 BLOCK_SIZES = [10]  # --block-sizes: jaxreg rows, the first being the default
 
 
+def _peer(name, module, attr):
+    """``module.attr`` when the peer ``name`` is selected and installed, else ``None``."""
+    if name not in PEERS:
+        return None
+    try:
+        return getattr(__import__(module), attr)
+    except ImportError:
+        return None
+
+
 def _block_label(bs):
     return "jaxreg" if bs == BLOCK_SIZES[0] else f"jaxreg bs={'all' if bs is None else bs}"
 
@@ -100,22 +110,12 @@ def bench_lasso_path(prob, dtype, repeat, rows):
         f, s, out = timed(lambda: lasso_path(Xc, yc, alphas=alphas, tol=TOL), repeat)
     coefs = out[1].T
     add("sklearn.lasso_path", f, s, coefs, prob.y.mean() - coefs @ prob.X.mean(0))
-    try:
-        from celer import celer_path
-    except ImportError:
-        celer_path = None
-    if "celer" not in PEERS:
-        celer_path = None
+    celer_path = _peer("celer", "celer", "celer_path")
     if celer_path is not None:
         f, s, out = timed(lambda: celer_path(Xc, yc, "lasso", alphas=alphas, tol=TOL), repeat)
         coefs = out[1].T
         add("celer", f, s, coefs, prob.y.mean() - coefs @ prob.X.mean(0))
-    try:
-        from skglm import Lasso as SkLasso
-    except ImportError:
-        SkLasso = None
-    if "skglm" not in PEERS:
-        SkLasso = None
+    SkLasso = _peer("skglm", "skglm", "Lasso")
     if SkLasso is not None:
         def skglm_path():
             est = SkLasso(alpha=alphas[0], tol=TOL, fit_intercept=False, warm_start=True)
