@@ -19,5 +19,5 @@ python3 -c "import jax, jaxlib, sys; print(sys.version.split()[0], 'jax', jax.__
 nproc | sed 's/^/cpu cores: /' | tee -a "$out/device.txt"
 timeout ${ITER_TIMEOUT:-150} python3 benchmarks/iteration.py --lanes 1,100 --dtypes "${ITER_DTYPES:-float32,float64}" --out "$out" 2>&1 | tail -12
 timeout ${BENCH_TIMEOUT:-330} python3 benchmarks/run.py --out "$out" --peers sklearn,celer --repeat 1 \
-  --block-sizes "${BLOCK_SIZES:-10,all}" --problems "${PROBLEMS:-wide,square,cv,tall,logistic}" 2>&1 | grep -v '^|' | tail -40
+  --block-sizes "${BLOCK_SIZES:-auto,1}" --problems "${PROBLEMS:-wide,square,cv,tall,logistic}" 2>&1 | grep -v '^|' | tail -40
 cat "$out/results.md" 2>/dev/null

@@ -71,7 +71,7 @@ def record(rows, problem, shape, dtype, method, first, steady, worst, ok=True, e
 
 
 PEERS = {"sklearn", "celer", "skglm"}  # --peers selects among them
-BLOCK_SIZES = [10]  # --block-sizes: jaxreg rows, the first being the default
+BLOCK_SIZES = ["auto"]  # --block-sizes: jaxreg rows, the first being the default
 
 
 def _peer(name, module, attr):
@@ -259,12 +259,12 @@ def main(argv=None):
     ap.add_argument("--scale", type=float, default=1.0, help="shrink the problem sizes")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results"))
     ap.add_argument("--peers", default="sklearn,celer,skglm", help="peers to run (comma-separated; '' for none)")
-    ap.add_argument("--block-sizes", default="10",
-                    help="jaxreg block_size values, one row each ('all' = every alpha at once); the first is "
-                         "the one the ratios use")
+    ap.add_argument("--block-sizes", default="auto",
+                    help="jaxreg block_size values, one row each ('all' = every alpha at once, 'auto' = the "
+                         "default); the first is the one the ratios use")
     args = ap.parse_args(argv)
     PEERS.intersection_update(filter(None, args.peers.split(",")))
-    BLOCK_SIZES[:] = [None if b == "all" else int(b) for b in args.block_sizes.split(",")]
+    BLOCK_SIZES[:] = [{"all": None, "auto": "auto"}.get(b) or int(b) for b in args.block_sizes.split(",")]
     rows = []
     for name in args.problems.split(","):
         prob = P.make("wide" if name == "cv" else name, args.scale)

@@ -177,7 +177,7 @@ def cross_validate(
     sample_weight: ArrayLike | None = None,
     tol: float = 1e-4,
     max_iter: int = 10_000,
-    block_size: int | None = 10,
+    block_size: int | str | None = "auto",
     check_every: int = 10,
     devices: int | str = "all",
     shard: str = "paths",
@@ -246,7 +246,8 @@ def cross_validate(
     mode = S._intercept_mode(loss, fit_intercept)
     grid = _path._resolve_alphas(alphas, eps, X, y, s, loss, unit, mode)  # (H, A)
     H, A = grid.shape
-    cfg = _path._path_config(A, block_size, True, mode, max_iter, check_every, S.capacities(penalty, n, p))
+    cfg = _path._path_config(A, block_size, True, mode, max_iter, check_every, S.capacities(penalty, n, p),
+                             S.uses_gram(loss, mode, n, p))  # fmt: skip
     # Paths: column 0 is the full data, columns 1..F the folds; each repeated per l1_ratio.
     cols = np.concatenate([sw[:, None], (tr_w / tr_w.sum(1, keepdims=True)).T], axis=1)  # (n, F + 1)
     s_paths = jnp.asarray(np.repeat(cols, H, axis=1), X.dtype)  # (n, (F + 1) * H)

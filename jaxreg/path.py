@@ -5,11 +5,12 @@ A path over ``n_alphas`` strengths (and optionally a grid of ``l1_ratios``) is s
 starts from the solution at the smallest alpha of the block before it (``lax.scan`` down the path).
 ``block_size=None`` fits all alphas at once from zero instead.
 
-Which wins (float64, tol 1e-4, 100 alphas down to 1e-3 alpha_max; ``benchmarks/bench_path.py``):
-warm-started blocks of 10 are faster than everything at once on every problem measured, because
-the small alphas, which need most iterations, start close to their solution, and a block runs only
-until its slowest lane converges.  ``block_size=None`` is kept for accelerators with spare
-parallelism and few alphas.
+Which wins (float64, tol 1e-4, 100 alphas down to 1e-3 alpha_max; ``benchmarks/run.py
+--block-sizes``): warm-started blocks are faster than everything at once on every problem measured,
+because the small alphas, which need most iterations, start close to their solution, and a block
+runs only until its slowest lane converges.  The default ``block_size="auto"`` takes one alpha per
+block on a CPU when the solver works on the design, 10 otherwise (:func:`_auto_block_size`).
+``block_size=None`` is kept for accelerators with spare parallelism and few alphas.
 """
 
 from __future__ import annotations
@@ -395,7 +396,7 @@ def path(
     sample_weight: ArrayLike | None = None,
     tol: float = 1e-4,
     max_iter: int = 10_000,
-    block_size: int | None = 10,
+    block_size: int | str | None = "auto",
     warm_start: bool = True,
     check_every: int = 10,
     devices: int | str = "all",
@@ -414,7 +415,8 @@ def path(
       eps: ratio of the smallest to the largest alpha of a generated grid.
       l1_ratios: optional grid of l1_ratios (ElasticNet only); the result gets a leading axis.
       block_size: alphas solved together per block (the batch, and so the memory, of one solve);
-        ``None`` solves all alphas at once.
+        ``None`` solves all alphas at once; ``"auto"`` (default): 1 on a CPU unless the solver
+        works on the Gram matrix (squared loss, ``n_samples >= n_features``), else 10.
       warm_start: start each block from the previous block's last solution (down the path).
       devices: ``"all"`` or a number of devices to use.
       shard: ``"paths"`` shards the independent paths (one per l1_ratio; per fold in
@@ -442,7 +444,8 @@ def path(
     unit, rho = _unit_with_l1_ratios(penalty, l1_ratios, p, X.dtype)
     mode = S._intercept_mode(loss, fit_intercept)
     grid = _resolve_alphas(alphas, eps, X, y, s, loss, unit, mode)
-    cfg = _path_config(grid.shape[1], block_size, warm_start, mode, max_iter, check_every, S.capacities(penalty, *X.shape))
+    cfg = _path_config(grid.shape[1], block_size, warm_start, mode, max_iter, check_every,
+                       S.capacities(penalty, *X.shape), S.uses_gram(loss, mode, *X.shape))  # fmt: skip
     H = grid.shape[0]
     s_paths = jnp.broadcast_to(s[:, None], (X.shape[0], H))
     n_dev = n_devices_for(devices)
@@ -459,12 +462,29 @@ def check_shard(shard: str) -> None:
         raise ValueError(f"shard must be 'paths' or 'rows', got {shard!r}")
 
 
+def _auto_block_size(gram: bool) -> int:
+    """Alphas per block for ``block_size="auto"``: 1 on a CPU unless the solver uses the Gram matrix, else 10.
+
+    ``gram``: the path is solved on the weighted Gram matrix (:func:`jaxreg.solvers.uses_gram`).
+    On a CPU a product of the design with ``B`` columns costs several times one column, while the
+    lanes of a block share one working set and run until the slowest converges: one alpha at a
+    time, each warm-started from the last, does the least work.  One read of the Gram matrix serves
+    every lane of a block, so there (and on accelerators, where 10 lanes cost about one) blocks of
+    10 win.  Measured in ``benchmarks/README.md``.
+    """
+    return 1 if jax.default_backend() == "cpu" and not gram else 10
+
+
 def _path_config(
-    n_alphas: int, block_size: int | None, warm_start: bool, mode: str, max_iter: int, check_every: int,
-    capacities: tuple[int, ...] = (),
+    n_alphas: int, block_size: int | str | None, warm_start: bool, mode: str, max_iter: int, check_every: int,
+    capacities: tuple[int, ...] = (), gram: bool = False,
 ) -> _PathCfg:
-    if block_size is not None and (not isinstance(block_size, (int, np.integer)) or block_size < 1):
-        raise ValueError(f"block_size must be a positive int or None, got {block_size!r}")
+    if isinstance(block_size, str) and block_size == "auto":
+        block_size = _auto_block_size(gram)
+    elif block_size is not None and (
+        isinstance(block_size, bool) or not isinstance(block_size, (int, np.integer)) or block_size < 1
+    ):
+        raise ValueError(f"block_size must be a positive int, 'auto' or None, got {block_size!r}")
     blk = n_alphas if block_size is None else min(int(block_size), n_alphas)
     batch = jax.default_backend() != "cpu"
     return _PathCfg(S._Config(mode, int(max_iter), int(check_every), capacities), blk, bool(warm_start), batch)

@@ -425,7 +425,9 @@ def test_float32_in_float32_out(reg, est):
     assert model.coef_.dtype == np.float32 and np.asarray(model.intercept_).dtype == np.float32
     assert model.predict(X.astype(np.float32)).dtype == (np.float32 if is_regressor(model) else target.dtype)
     ref = clone(est).fit(X, target)
-    np.testing.assert_allclose(model.coef_, ref.coef_, atol=1e-3)
+    # both fits stop at the default tol's duality gap, which bounds the objective, not the
+    # coefficients: weakly regularized logistic coefficients (about 10 here) move by 4e-4 relative
+    np.testing.assert_allclose(model.coef_, ref.coef_, rtol=1e-3, atol=1e-3)
 
 
 def test_works_without_x64(reg):
