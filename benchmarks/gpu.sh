@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # The GPU benchmark, run as one script on a machine with an NVIDIA GPU and JAX with CUDA installed:
-#   bash benchmarks/gpu.sh OUT_DIR
-# Optional wheels for the CPU peers (celer) are installed from .whl/ when present.  Writes
-# iteration.md (iteration time against the hardware bound) and results.{md,csv,png} (the path and
-# CV benchmarks, with the peers on this machine's CPU) to OUT_DIR.
+#   bash benchmarks/gpu.sh OUT_DIR [PART]
+# Optional wheels for the CPU peers (celer) are installed from .whl/ when present.  PART "main" (the
+# default) writes iteration.md (iteration time against the hardware bound) and results.{md,csv,png}
+# (the path and CV benchmarks, with the peers on this machine's CPU) to OUT_DIR; PART "unroll" writes
+# the unrolled-steps comparison to OUT_DIR/unroll and OUT_DIR/no-unroll.
 set -u
 out=${1:-benchmarks/results/gpu}
+part=${2:-main}
 mkdir -p "$out"
 export PYTHONUNBUFFERED=1
 if ls .whl/*.whl >/dev/null 2>&1; then
@@ -17,7 +19,14 @@ fi
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm,clocks.mem --format=csv | tee "$out/device.txt"
 python3 -c "import jax, jaxlib, sys; print(sys.version.split()[0], 'jax', jax.__version__, jax.devices())" | tee -a "$out/device.txt"
 nproc | sed 's/^/cpu cores: /' | tee -a "$out/device.txt"
+if [ "$part" = unroll ]; then
+  timeout ${ITER_TIMEOUT:-120} python3 benchmarks/iteration.py --problems wide --lanes 1,10 --dtypes float64 \
+    --check-every 10 --unroll 0,1 --out "$out/unroll" 2>&1 | tail -8
+  timeout ${BENCH_TIMEOUT:-200} python3 benchmarks/run.py --out "$out/no-unroll" --peers "" --repeat 2 --unroll 0 \
+    --dtypes float64 --problems "${PROBLEMS:-wide,square,cv}" 2>&1 | grep -v '^|' | tail -20
+  exit 0
+fi
 timeout ${ITER_TIMEOUT:-150} python3 benchmarks/iteration.py --lanes 1,100 --dtypes "${ITER_DTYPES:-float32,float64}" --out "$out" 2>&1 | tail -12
-timeout ${BENCH_TIMEOUT:-330} python3 benchmarks/run.py --out "$out" --peers sklearn,celer --repeat 1 \
+timeout ${BENCH_TIMEOUT:-330} python3 benchmarks/run.py --out "$out" --peers sklearn,celer --repeat "${REPEAT:-1}" \
   --block-sizes "${BLOCK_SIZES:-auto,1}" --problems "${PROBLEMS:-wide,square,cv,tall,logistic}" 2>&1 | grep -v '^|' | tail -40
 cat "$out/results.md" 2>/dev/null

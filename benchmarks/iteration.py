@@ -55,8 +55,8 @@ def matmul_rate(dtype, size: int = 4096) -> float:
     return 2 * size**3 / best_of(lambda: f(a, a))
 
 
-@functools.partial(jax.jit, static_argnames=("n_lanes", "check_every"))
-def _fista(X, y, n_iter, n_lanes: int, check_every: int = 50):
+@functools.partial(jax.jit, static_argnames=("n_lanes", "check_every", "unroll"))
+def _fista(X, y, n_iter, n_lanes: int, check_every: int = 50, unroll: bool = False):
     """Batched FISTA of the solver on the full design, run for exactly ``n_iter`` iterations."""
     n, p = X.shape
     B = n_lanes
@@ -64,18 +64,19 @@ def _fista(X, y, n_iter, n_lanes: int, check_every: int = 50):
     model = S._Design(X, y, s, jr.SquaredLoss(), "closed")
     pen = jr.L1(alpha=jnp.logspace(-4, -2, B, dtype=X.dtype))
     L0 = 1.05 * S.lipschitz(X, s[:, :1], "closed") * jnp.ones(B, X.dtype)
-    cfg = S._Config("closed", 1 << 30, check_every)
+    cfg = S._Config("closed", 1 << 30, check_every, unroll=unroll)
     st = S.fista(model, pen, jnp.zeros((p, B, 1), X.dtype), jnp.zeros((B, 1), X.dtype), L0,
                  jnp.zeros(B, X.dtype), jnp.full(B, n_iter), (jnp.ones((p, B), X.dtype), jnp.ones(B, X.dtype)), cfg)
     return st.W, st.n_iter
 
 
-def iteration_time(X, y, B: int, n1: int = 100, n2: int = 600) -> float:
+def iteration_time(X, y, B: int, n1: int = 100, n2: int = 600, check_every: int = 50, unroll: bool = False) -> float:
     """Seconds per iteration: the difference of a run of ``n2`` and of ``n1`` iterations (one compile)."""
     t = {}
+    run = lambda m: _fista(X, y, m, B, check_every, unroll)  # noqa: E731
     for m in (n1, n2):
-        t[m] = best_of(lambda: _fista(X, y, m, B), 3)
-    assert int(_fista(X, y, n2, B)[1][0]) == n2
+        t[m] = best_of(lambda: run(m), 3)
+    assert int(run(n2)[1][0]) == n2
     return (t[n2] - t[n1]) / (n2 - n1)
 
 
@@ -85,13 +86,18 @@ def main(argv=None):
     ap.add_argument("--lanes", default="1,10,100")
     ap.add_argument("--dtypes", default="float32,float64")
     ap.add_argument("--out", default=None)
+    ap.add_argument("--check-every", type=int, default=50, help="FISTA steps between two gap checks")
+    ap.add_argument("--unroll", default="0", help="0, 1 or 0,1: the steps between checks unrolled (one row each)")
     args = ap.parse_args(argv)
     dev = jax.devices()[0]
     lines = [
         f"# Solver iteration against the hardware bound ({dev.platform}: {dev.device_kind}, jax {jax.__version__})",
         "",
-        "| problem | dtype | lanes B | iteration (us) | bound (us) | iteration / bound | bandwidth (GB/s) | matmul (TFLOP/s) |",
-        "|---|---|---|---|---|---|---|---|",
+        f"FISTA with a gap check every {args.check_every} steps.",
+        "",
+        "| problem | dtype | lanes B | unrolled | iteration (us) | bound (us) | iteration / bound | bandwidth (GB/s) "
+        "| matmul (TFLOP/s) |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for dt in args.dtypes.split(","):
         dtype = jnp.dtype(dt)
@@ -101,11 +107,12 @@ def main(argv=None):
             X, y = jnp.asarray(prob.X, dtype), jnp.asarray(prob.y, dtype)
             n, p = X.shape
             for B in (int(b) for b in args.lanes.split(",")):
-                t = iteration_time(X, y, B)
-                bound = max(2 * X.nbytes / bw, 4 * n * p * B / rate)
-                lines.append(f"| {name} {n}x{p} | {dt} | {B} | {t * 1e6:.1f} | {bound * 1e6:.1f} | {t / bound:.2f} | "
-                             f"{bw / 1e9:.0f} | {rate / 1e12:.2f} |")
-                print(lines[-1], flush=True)
+                for unroll in (bool(int(u)) for u in args.unroll.split(",")):
+                    t = iteration_time(X, y, B, check_every=args.check_every, unroll=unroll)
+                    bound = max(2 * X.nbytes / bw, 4 * n * p * B / rate)
+                    lines.append(f"| {name} {n}x{p} | {dt} | {B} | {'yes' if unroll else 'no'} | {t * 1e6:.1f} | "
+                                 f"{bound * 1e6:.1f} | {t / bound:.2f} | {bw / 1e9:.0f} | {rate / 1e12:.2f} |")
+                    print(lines[-1], flush=True)
     text = "\n".join(lines) + "\n"
     print(text)
     if args.out:

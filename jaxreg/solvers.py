@@ -108,6 +108,17 @@ class _Config(NamedTuple):
     max_iter: int
     check_every: int
     capacities: tuple[int, ...] = ()  # working-set sizes; () = all features
+    unroll: bool = False  # unroll the check_every steps between two checks (see unroll_steps)
+
+
+def unroll_steps() -> bool:
+    """Whether the ``check_every`` FISTA steps between two checks are unrolled in the compiled loop.
+
+    On accelerators every iteration of a ``while_loop`` costs a device-to-host round trip for its
+    condition; unrolled, ``check_every`` steps pay one.  On a CPU the loop costs nothing and
+    unrolling only lengthens compilation.
+    """
+    return jax.default_backend() != "cpu"
 
 
 def _intercept_mode(loss: Loss, fit_intercept: bool) -> str:
@@ -432,7 +443,7 @@ def fista(
     st = check(st)
 
     def body(st: _State) -> _State:
-        st = jax.lax.fori_loop(0, cfg.check_every, lambda _, x: step(x), st)
+        st = jax.lax.fori_loop(0, cfg.check_every, lambda _, x: step(x), st, unroll=cfg.unroll)
         return check(st)
 
     return jax.lax.while_loop(lambda st: ~jnp.all(st.done), body, st)
@@ -776,7 +787,8 @@ def solve(
             shape = batch_shape + ((K,) if K > 1 else ())
             raise ValueError(f"intercept_init must have shape {shape} like the result's intercept, got {b0.shape}")
         b0 = jnp.broadcast_to(b0.reshape(batch_shape + (-1,)), batch_shape + (K,)).reshape(B, K)
-    cfg = _Config(_intercept_mode(loss, fit_intercept), int(max_iter), int(check_every), capacities(penalty, n, p))
+    cfg = _Config(_intercept_mode(loss, fit_intercept), int(max_iter), int(check_every), capacities(penalty, n, p),
+                  unroll_steps())  # fmt: skip
     # The loop is never differentiated: coef and intercept get the implicit derivative instead.
     st = _solve_batched(*detach((X, y, s[:, None], loss, pen, W0, b0, jnp.asarray(tol, X.dtype))), cfg, B)
     return differentiable(_result(st, batch_shape, loss, fit_intercept), X, y, s, loss, pen, fit_intercept)
