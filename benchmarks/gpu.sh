@@ -4,7 +4,7 @@
 # Optional wheels for the CPU peers (celer) are installed from .whl/ when present.  PART "main" (the
 # default) writes iteration.md (iteration time against the hardware bound) and results.{md,csv,png}
 # (the path and CV benchmarks, with the peers on this machine's CPU) to OUT_DIR; PART "unroll" writes
-# the unrolled-steps comparison to OUT_DIR/unroll and OUT_DIR/no-unroll.
+# the iteration time with and without the steps between two checks unrolled to OUT_DIR/unroll.
 set -u
 out=${1:-benchmarks/results/gpu}
 part=${2:-main}
@@ -22,11 +22,9 @@ nproc | sed 's/^/cpu cores: /' | tee -a "$out/device.txt"
 if [ "$part" = unroll ]; then
   timeout ${ITER_TIMEOUT:-120} python3 benchmarks/iteration.py --problems wide --lanes 1,10 --dtypes float64 \
     --check-every 10 --unroll 0,1 --out "$out/unroll" 2>&1 | tail -8
-  timeout ${BENCH_TIMEOUT:-200} python3 benchmarks/run.py --out "$out/no-unroll" --peers "" --repeat 2 --unroll 0 \
-    --dtypes float64 --problems "${PROBLEMS:-wide,square,cv}" 2>&1 | grep -v '^|' | tail -20
   exit 0
 fi
 timeout ${ITER_TIMEOUT:-150} python3 benchmarks/iteration.py --lanes 1,100 --dtypes "${ITER_DTYPES:-float32,float64}" --out "$out" 2>&1 | tail -12
 timeout ${BENCH_TIMEOUT:-330} python3 benchmarks/run.py --out "$out" --peers sklearn,celer --repeat "${REPEAT:-1}" \
-  --block-sizes "${BLOCK_SIZES:-auto,1}" --problems "${PROBLEMS:-wide,square,cv,tall,logistic}" 2>&1 | grep -v '^|' | tail -40
+  --block-sizes "${BLOCK_SIZES:-auto}" --problems "${PROBLEMS:-wide,square,cv,tall,logistic}" 2>&1 | grep -v '^|' | tail -40
 cat "$out/results.md" 2>/dev/null

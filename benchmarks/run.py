@@ -31,7 +31,6 @@ sys.path.insert(0, str(Path(__file__).parent))
 import problems as P  # noqa: E402
 
 import jaxreg as jr  # noqa: E402
-from jaxreg import solvers as S  # noqa: E402
 
 TOL = 1e-4
 N_ALPHAS = 100
@@ -263,11 +262,7 @@ def main(argv=None):
     ap.add_argument("--block-sizes", default="auto",
                     help="jaxreg block_size values, one row each ('all' = every alpha at once, 'auto' = the "
                          "default); the first is the one the ratios use")
-    ap.add_argument("--unroll", choices=("default", "0", "1"), default="default",
-                    help="override jaxreg.solvers.unroll_steps (the default unrolls on accelerators)")
     args = ap.parse_args(argv)
-    if args.unroll != "default":
-        S.unroll_steps = lambda: args.unroll == "1"
     PEERS.intersection_update(filter(None, args.peers.split(",")))
     BLOCK_SIZES[:] = [{"all": None, "auto": "auto"}.get(b) or int(b) for b in args.block_sizes.split(",")]
     rows = []
