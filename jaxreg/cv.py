@@ -247,7 +247,7 @@ def cross_validate(
     grid = _path._resolve_alphas(alphas, eps, X, y, s, loss, unit, mode)  # (H, A)
     H, A = grid.shape
     cfg = _path._path_config(A, block_size, True, mode, max_iter, check_every, S.capacities(penalty, n, p),
-                             S.uses_gram(loss, mode, n, p))  # fmt: skip
+                             S.uses_gram(loss, mode, n, p), S.mixed_precision(X.dtype, tol, (n, p)))  # fmt: skip
     # Paths: column 0 is the full data, columns 1..F the folds; each repeated per l1_ratio.
     cols = np.concatenate([sw[:, None], (tr_w / tr_w.sum(1, keepdims=True)).T], axis=1)  # (n, F + 1)
     s_paths = jnp.asarray(np.repeat(cols, H, axis=1), X.dtype)  # (n, (F + 1) * H)

@@ -51,6 +51,9 @@ class Loss:
     closed_form_intercept: ClassVar[bool] = False
     #: the loss has a conjugate, so the solver can stop on a duality gap
     has_dual: ClassVar[bool] = True
+    #: the loss is a function of the residual ``y - z`` alone, so a constant added to the targets
+    #: and to the intercept changes nothing (the solver centers the targets of float32 models)
+    of_residual: ClassVar[bool] = False
 
     @property
     def n_outputs(self) -> int:
@@ -96,6 +99,7 @@ class SquaredLoss(Loss):
     """
 
     closed_form_intercept: ClassVar[bool] = True
+    of_residual: ClassVar[bool] = True
 
     def __call__(self, y: ArrayLike, z: ArrayLike) -> Array:
         z = jnp.asarray(z)
@@ -198,6 +202,8 @@ class HuberLoss(Loss):
       >>> float(jr.HuberLoss(delta=1.0)(3.0, 0.0))
       2.5
     """
+
+    of_residual: ClassVar[bool] = True
 
     delta: ArrayLike = 1.35
 

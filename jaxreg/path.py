@@ -245,13 +245,14 @@ def _path_core(
     mode = cfg.solver.intercept
     # one Gram matrix per path for all its blocks (when the solver uses it)
     gram = S._gram_model(X, y, s, mode, blk) if S.uses_gram(loss, mode, n, p) else None
+    X_low = S.low_design(X, s, mode) if cfg.solver.mixed and gram is None else None  # once per path
 
     def block(carry: tuple[Array, Array], a_blk: Array) -> tuple[tuple[Array, Array], _PathOut]:
         W_last, b_last = carry  # (p, P, K), (P, K)
         pen = dataclasses.replace(base, alpha=a_blk.reshape(-1))
         W0 = jnp.repeat(W_last, blk, axis=1)
         b0 = jnp.repeat(b_last, blk, axis=0)
-        st = S.run(X, y, s_l, loss, pen, W0, b0, su_l, tol, cfg.solver, groups=P, gram=gram)
+        st = S.run(X, y, s_l, loss, pen, W0, b0, su_l, tol, cfg.solver, groups=P, gram=gram, X_low=X_low)
         out = _PathOut(st.W, st.b, st.n_iter, st.crit, st.status)
         if cfg.warm_start:
             carry = (st.W.reshape(p, P, blk, K)[:, :, -1], st.b.reshape(P, blk, K)[:, -1])
@@ -445,7 +446,8 @@ def path(
     mode = S._intercept_mode(loss, fit_intercept)
     grid = _resolve_alphas(alphas, eps, X, y, s, loss, unit, mode)
     cfg = _path_config(grid.shape[1], block_size, warm_start, mode, max_iter, check_every,
-                       S.capacities(penalty, *X.shape), S.uses_gram(loss, mode, *X.shape))  # fmt: skip
+                       S.capacities(penalty, *X.shape), S.uses_gram(loss, mode, *X.shape),
+                       S.mixed_precision(X.dtype, tol, X.shape))  # fmt: skip
     H = grid.shape[0]
     s_paths = jnp.broadcast_to(s[:, None], (X.shape[0], H))
     n_dev = n_devices_for(devices)
@@ -477,7 +479,7 @@ def _auto_block_size(gram: bool) -> int:
 
 def _path_config(
     n_alphas: int, block_size: int | str | None, warm_start: bool, mode: str, max_iter: int, check_every: int,
-    capacities: tuple[int, ...] = (), gram: bool = False,
+    capacities: tuple[int, ...] = (), gram: bool = False, mixed: bool = False,
 ) -> _PathCfg:
     if isinstance(block_size, str) and block_size == "auto":
         block_size = _auto_block_size(gram)
@@ -487,7 +489,8 @@ def _path_config(
         raise ValueError(f"block_size must be a positive int, 'auto' or None, got {block_size!r}")
     blk = n_alphas if block_size is None else min(int(block_size), n_alphas)
     batch = jax.default_backend() != "cpu"
-    return _PathCfg(S._Config(mode, int(max_iter), int(check_every), capacities), blk, bool(warm_start), batch)
+    solver = S._Config(mode, int(max_iter), int(check_every), capacities, mixed=mixed)
+    return _PathCfg(solver, blk, bool(warm_start), batch)
 
 
 def _path_result(

@@ -111,6 +111,56 @@ class _Config(NamedTuple):
     # Unroll the check_every steps between two checks.  On an H100 it cut the wide path's steady
     # time by 10% and doubled its compile time (8.0 -> 16.6 s): off (benchmarks/README.md).
     unroll: bool = False
+    # Working-set solves in float32 for float64 data; see mixed_precision
+    mixed: bool = False
+
+
+#: smallest ``tol`` for which float64 data is solved on its working sets in float32 (see
+#: :func:`mixed_precision`): float32 resolves the objective to about 1e-7 of its scale, and the
+#: working-set solves stop at 0.3 tol, so this leaves a margin of 25x
+_MIXED_MIN_TOL = 1e-5
+#: smallest design (n_samples * n_features) solved in mixed precision
+_MIXED_MIN_SIZE = 1 << 14
+
+
+def mixed_precision(dtype: Any, tol: Any, shape: tuple[int, int]) -> bool:
+    """Whether float64 data is solved on its working sets in float32, the full problem's checks in float64.
+
+    On a CPU float32 products are twice as fast (and vectorize twice as wide); every outer
+    iteration still computes the duality gap of the whole problem in float64, so the result meets
+    ``tol`` in float64 or is not reported as converged.  A working-set solve that float32 cannot
+    finish (its iterate stalls, overflows or runs past ``_MIXED_MAX_INNER`` iterations) hands the
+    lane back to float64 on all features.  Off on accelerators, whose float64 runs close to float32
+    speed; for tolerances below ``_MIXED_MIN_TOL``; for a ``tol`` traced under ``jit``; and for
+    designs of fewer than ``_MIXED_MIN_SIZE`` entries, whose iterations cost their overhead, not
+    their products.
+    """
+    t = V.concrete(tol)
+    return (
+        np.dtype(dtype) == np.float64
+        and jax.default_backend() == "cpu"
+        and shape[0] * shape[1] >= _MIXED_MIN_SIZE
+        and t is not None
+        and t.size == 1
+        and float(t) >= _MIXED_MIN_TOL
+    )
+
+
+def low_design(X: Array, s: Array, mode: str) -> tuple[Array, Array]:
+    """``X`` in float32 for :func:`mixed_precision`, centered with the weights ``s[:, 0]`` where an
+    intercept absorbs the shift, and the centers (float64): large column means cost no precision."""
+    center = s[:, 0] @ X if mode != "none" else jnp.zeros(X.shape[1], X.dtype)
+    return (X - center).astype(jnp.float32), center
+
+
+def _as_dtype(tree: Any, dtype: Any) -> Any:
+    """Cast the floating leaves of a pytree (arrays, penalties, losses) to ``dtype``."""
+
+    def cast(a: Any) -> Any:
+        a = jnp.asarray(a)
+        return a.astype(dtype) if jnp.issubdtype(a.dtype, jnp.floating) else a
+
+    return jax.tree_util.tree_map(cast, tree)
 
 
 def _intercept_mode(loss: Loss, fit_intercept: bool) -> str:
@@ -539,19 +589,23 @@ def run(
     cfg: _Config,
     groups: int = 1,
     gram: tuple[_Gram, Array, Array] | None = None,
+    X_low: tuple[Array, Array] | None = None,
 ) -> Solution:
     """Solve the ``B`` lanes: ``s (n, B)``, ``W0 (p, B, K)``, ``b0 (B, K)``, ``su`` fields per lane.
 
     The lanes come in ``groups`` consecutive groups of equal size that share their sample weights.
     ``gram`` is :func:`_gram_model` of the whole design when the caller has it already (along a path,
-    where :func:`uses_gram` holds).
+    where :func:`uses_gram` holds).  ``X_low`` is :func:`low_design` for ``cfg.mixed``, when the caller
+    has it already.
 
     Working sets: each outer iteration checks the full duality gap and the optimality of every
     feature, takes the features that are nonzero in some lane plus the largest violators
     ``max |v_j| / l1_j`` up to a static capacity (the smallest of ``cfg.capacities`` that holds twice
     the nonzeros), and solves that restricted problem to ``0.3 * tol`` with FISTA, warm-started.
     Squared loss is solved on the working set's weighted Gram matrix when that is cheaper
-    (``k <= 2 n``): then an iteration costs ``k**2`` per lane instead of ``2 n k``.
+    (``k <= 2 n``): then an iteration costs ``k**2`` per lane instead of ``2 n k``.  Under
+    ``cfg.mixed`` (:func:`mixed_precision`) the working-set solves of float64 data run in float32
+    while every check of the whole problem stays in float64.
     """
     n, p = X.shape
     B = W0.shape[1]
@@ -573,36 +627,63 @@ def run(
     else:
         full = _Design(X, y, s, loss, mode)
     l1 = jax.vmap(lambda pen: pen._strengths(p, dtype)[0])(penalty) if len(caps) > 1 else None
+    if cfg.mixed and X_low is None:
+        X_low = low_design(X, s, mode)
 
-    def inner(k: int, W: Array, b: Array, score: Array, curv: Array, tol_in: Array, n_iter: Array):
+    def inner(k: int, low: bool, W: Array, b: Array, score: Array, curv: Array, tol_in: Array, n_iter: Array):
+        # Under cfg.mixed (low) the inner solves run in float32.  Their models are built in float64
+        # and then rounded: centered Gram matrices and columns, and targets shifted by a constant
+        # for losses of the residual (the intercept absorbs both), so large means cost no precision.
+        wdt = jnp.float32 if low else dtype
+        cast = functools.partial(_as_dtype, dtype=wdt)
         if k == p:
-            idx, Xk, pen, Wk, Rk = None, X, penalty, W, R0
+            idx, pen, Wk, Rk = None, cast(penalty), cast(W), cast(R0)
         else:
-            idx = jnp.sort(jax.lax.top_k(score, k)[1])
-            Xk, pen, Wk, Rk = X[:, idx], penalty.take(idx), W[idx], R0[idx]
+            # top_k of float32 keys: XLA:CPU's float64 top_k sorts, 8x slower (the order need not be exact)
+            idx = jnp.sort(jax.lax.top_k(score.astype(jnp.float32), k)[1])
+            pen, Wk, Rk = cast(penalty.take(idx)), cast(W[idx]), cast(R0[idx])
         budget = cfg.max_iter - n_iter
+        if low:  # float32 that has not converged by then hands over to float64
+            budget = jnp.minimum(budget, _MIXED_MAX_INNER)
+        center, y_off = jnp.zeros(k, dtype), jnp.zeros((), dtype)
         if precompute:
             if idx is None:
                 model, mu, ybar = full, mu_full, ybar_full
             else:
                 model = _Gram(full.G[:, idx][:, :, idx], full.q[idx], full.yy)
                 mu, ybar = mu_full[idx], ybar_full
+            model = _Gram(cast(model.G), cast(model.q), cast(model.yy)) if low else model
             L0 = 1.05 * jnp.repeat(_power(model.G), blk)
         elif quadratic and k <= 2 * n:
-            model, mu, ybar = _gram_model(Xk, y, s_g, mode, blk)
+            model, mu, ybar = _gram_model(X if idx is None else X[:, idx], y, s_g, mode, blk)
+            model = _Gram(cast(model.G), cast(model.q), cast(model.yy))
             L0 = 1.05 * jnp.repeat(_power(model.G), blk)
         else:
-            model = _Design(Xk, y, s, loss, mode)
-            L0 = 1.05 * jnp.repeat(lipschitz(Xk, s_g, mode), blk) * curv
-        L0 = jnp.maximum(L0, jnp.finfo(dtype).tiny)
+            Xk, center = X_low if low else (X, jnp.zeros(p, dtype))
+            Xk, center = (Xk, center) if idx is None else (Xk[:, idx], center[idx])
+            if low and mode != "none" and loss.of_residual:
+                y_off = jnp.sum(s[:, 0] * y)
+            model = _Design(Xk, cast(y - y_off), cast(s), cast(loss), mode)
+            L0 = 1.05 * jnp.repeat(lipschitz(Xk, cast(s_g), mode), blk) * cast(curv)
+        L0 = jnp.maximum(L0, jnp.finfo(wdt).tiny)
         # the intercept's own curvature bound is curv (the weights sum to one)
-        kappa = jnp.clip(1.05 * curv / L0, jnp.finfo(dtype).eps, 1.0) if mode == "grad" else None
-        st = fista(model, pen, Wk, b, L0, tol_in, budget, (Rk, root), cfg, loss.has_dual, kappa)
-        b_new = st.b
+        kappa = jnp.clip(1.05 * cast(curv) / L0, jnp.finfo(wdt).eps, 1.0) if mode == "grad" else None
+        # the model of X - center with targets y - y_off has the intercept b + center.w - y_off
+        offset = lambda Wc: y_off - jnp.einsum("k,kbo->bo", center, Wc)  # noqa: E731
+        b_in = cast(b - offset(W if idx is None else W[idx]))
+        st = fista(model, pen, Wk, b_in, L0, cast(tol_in), budget, (Rk, cast(root)), cfg, loss.has_dual, kappa)
+        W_k = st.W.astype(dtype)
+        b_new = st.b.astype(dtype) + offset(W_k)
         if isinstance(model, _Gram) and mode == "closed":
-            b_new = (jnp.repeat(ybar, blk) - jnp.sum(jnp.repeat(mu, blk, axis=1) * st.W[..., 0], axis=0))[:, None]
-        W_new = st.W if idx is None else jnp.zeros((p, B, K), dtype).at[idx].set(st.W)
-        return W_new, b_new, n_iter + st.n_iter, st.status
+            b_new = (jnp.repeat(ybar, blk) - jnp.sum(jnp.repeat(mu, blk, axis=1) * W_k[..., 0], axis=0))[:, None]
+        W_new = W_k if idx is None else jnp.zeros((p, B, K), dtype).at[idx].set(W_k)
+        # float32 could not finish (stalled, overflowed or ran out of its iterations): float64 goes on
+        if low:
+            out = (st.status == Status.MAX_ITER) & (st.n_iter >= _MIXED_MAX_INNER)
+            short = (st.status == Status.STALLED) | (st.status == Status.NONFINITE) | out
+        else:
+            short = jnp.zeros(B, bool)
+        return W_new, b_new, n_iter + st.n_iter, jnp.where(short, Status.MAX_ITER, st.status), jnp.any(short)
 
     def check(W: Array, b: Array, n_iter: Array, done: Array, status: Array, crit: Array):
         Z, b = full.forward(W, b)
@@ -628,9 +709,9 @@ def run(
             curv = jnp.max(jnp.where(s > 0, loss._curvature(y, Z), 0.0), axis=0)
         return b, done | stop, status, crit, v, curv
 
-    def choose(W: Array, v: Array) -> tuple[Array, Array]:
-        if l1 is None:
-            return jnp.zeros(p, dtype), jnp.zeros((), jnp.int32)
+    def choose(W: Array, v: Array, exact: Array) -> tuple[Array, Array]:
+        if l1 is None:  # no working sets: all features, in float64 once float32 fell short
+            return jnp.zeros(p, dtype), jnp.where(exact, len(caps), 0).astype(jnp.int32)
         lam = l1.T  # (p, B)
         viol = jnp.max(jnp.abs(v), axis=2)  # (p, B)
         score = jnp.max(jnp.where(lam > 0, viol / jnp.where(lam > 0, lam, 1.0), jnp.inf), axis=1)
@@ -639,6 +720,7 @@ def run(
         nnz = jnp.sum(forced)
         need = nnz + jnp.maximum(nnz // 2, 32)
         branch = jnp.minimum(jnp.searchsorted(jnp.asarray(caps), need), len(caps) - 1)
+        branch = jnp.where(exact, len(caps), branch)  # float32 fell short: all features in float64
         return score, branch.astype(jnp.int32)
 
     class Outer(NamedTuple):
@@ -652,30 +734,42 @@ def run(
         branch: Array
         curv: Array
         it: Array
+        exact: Array  # () bool: a float32 working-set solve fell short (cfg.mixed)
 
     def body(o: Outer) -> Outer:
         tol_in = jnp.where(o.done, jnp.inf, tol_abs)
+        # one branch per capacity; under cfg.mixed they run in float32 and one more, all features in
+        # float64, takes the lanes that float32 could not finish
+        plan = [(k, cfg.mixed) for k in caps] + ([(p, False)] if cfg.mixed else [])
         branches = [
-            (lambda k, t: lambda W, b, sc, cv, ni: inner(k, W, b, sc, cv, t, ni))(k, tol_in if k == p else 0.3 * tol_in)
-            for k in caps
+            functools.partial(lambda k, low, t, W, b, sc, cv, ni: inner(k, low, W, b, sc, cv, t, ni),
+                              k, low, tol_in if k == p and not low else 0.3 * tol_in)  # fmt: skip
+            for k, low in plan
         ]
-        W, b, n_iter, st_in = jax.lax.switch(o.branch, branches, o.W, o.b, o.score, o.curv, o.n_iter)
+        W, b, n_iter, st_in, short = jax.lax.switch(o.branch, branches, o.W, o.b, o.score, o.curv, o.n_iter)
         # a lane whose inner solve stalled (or overflowed) stops with that status unless it converged
         status = jnp.where(o.done | (st_in < Status.NONFINITE), o.status, st_in)
         b, done, status, crit, v, curv = check(W, b, n_iter, o.done, status, o.crit)
-        score, branch = choose(W, v)
-        return Outer(W, b, n_iter, done, status, crit, score, branch, curv, o.it + 1)
+        # float32 working sets that keep failing the float64 check also hand over to float64
+        exact = (o.exact | short | (o.it + 1 >= _MIXED_MAX_OUTER)) if cfg.mixed else o.exact
+        score, branch = choose(W, v, exact)
+        return Outer(W, b, n_iter, done, status, crit, score, branch, curv, o.it + 1, exact)
 
     n_iter0 = jnp.zeros(B, jnp.int32)
     status0 = jnp.full(B, Status.MAX_ITER, jnp.int32)
     b, done, status, crit, v, curv = check(W0, b0, n_iter0, jnp.zeros(B, bool), status0, jnp.full(B, jnp.inf, dtype))
-    score, branch = choose(W0, v)
-    o = Outer(W0, b, n_iter0, done, status, crit, score, branch, curv, jnp.zeros((), jnp.int32))
+    exact = jnp.zeros((), bool)
+    score, branch = choose(W0, v, exact)
+    o = Outer(W0, b, n_iter0, done, status, crit, score, branch, curv, jnp.zeros((), jnp.int32), exact)
     o = jax.lax.while_loop(lambda o: ~jnp.all(o.done) & (o.it < _MAX_OUTER), body, o)
     return Solution(o.W, o.b, o.n_iter, o.crit, o.status)
 
 
 _MAX_OUTER = 100
+#: outer iterations, and iterations of one float32 solve, after which a mixed-precision solve goes
+#: on in float64 on all features (the benchmark paths need at most 4 and about 550)
+_MIXED_MAX_OUTER = 20
+_MIXED_MAX_INNER = 2000
 
 
 @functools.partial(jax.jit, static_argnames=("cfg", "B"))
@@ -732,7 +826,9 @@ def solve(
       fit_intercept: fit an unpenalized intercept ``b``.
       sample_weight: non-negative ``(n_samples,)``; normalized, so integer weights equal repeated rows.
       tol: stop when the duality gap is at most ``tol * 2 * mean_s loss(y, b0)`` (for squared loss
-        ``tol * ||y - mean(y)||**2 / n``: scikit-learn's meaning).  Traced: a new value never recompiles.
+        ``tol * ||y - mean(y)||**2 / n``: scikit-learn's meaning).  A new value recompiles only when
+        it crosses 1e-5 for float64 data on a CPU: from there up, the working sets are solved in
+        float32 and the gap of the whole problem is checked in float64 (:func:`mixed_precision`).
       max_iter: maximal number of iterations per lane (static).
       coef_init, intercept_init: warm start, shaped like the result's ``coef`` and ``intercept``.
       check_every: iterations between two convergence checks (static).
@@ -779,7 +875,8 @@ def solve(
             shape = batch_shape + ((K,) if K > 1 else ())
             raise ValueError(f"intercept_init must have shape {shape} like the result's intercept, got {b0.shape}")
         b0 = jnp.broadcast_to(b0.reshape(batch_shape + (-1,)), batch_shape + (K,)).reshape(B, K)
-    cfg = _Config(_intercept_mode(loss, fit_intercept), int(max_iter), int(check_every), capacities(penalty, n, p))
+    cfg = _Config(_intercept_mode(loss, fit_intercept), int(max_iter), int(check_every), capacities(penalty, n, p),
+                  mixed=mixed_precision(X.dtype, tol, X.shape))  # fmt: skip
     # The loop is never differentiated: coef and intercept get the implicit derivative instead.
     st = _solve_batched(*detach((X, y, s[:, None], loss, pen, W0, b0, jnp.asarray(tol, X.dtype))), cfg, B)
     return differentiable(_result(st, batch_shape, loss, fit_intercept), X, y, s, loss, pen, fit_intercept)

@@ -263,6 +263,14 @@ def test_no_recompilation_for_new_alpha_tol_data_or_weights():
     # different shapes or static configuration do compile (the counter is not vacuous)
     jr.solve(X2, y2, loss, jr.L1(0.1), tol=1e-6, max_iter=123)
     assert _solve_batched._cache_size() == size + 1
+    # from 1e-5 up, float64 working sets of a large enough design are solved in float32 on a CPU:
+    # one more program for all such tols
+    X3, y3 = rng.standard_normal((200, 100)), rng.standard_normal(200)
+    jr.solve(X3, y3, loss, jr.L1(0.1), tol=1e-6)
+    size = _solve_batched._cache_size()
+    jr.solve(X3, y3, loss, jr.L1(0.1), tol=1e-4)
+    jr.solve(X3, y3, loss, jr.L1(0.2), tol=1e-3)
+    assert _solve_batched._cache_size() == size + int(jax.default_backend() == "cpu")
 
 
 # -- scikit-learn references (float64) -----------------------------------------------------------------------
@@ -868,3 +876,97 @@ def test_logistic_with_intercept_and_a_column_on_a_large_scale(big):
     assert int(res.n_iter) <= 10 * int(ref.n_iter)
     np.testing.assert_allclose(np.asarray(res.coef) * scale, ref.coef, atol=1e-6)
     np.testing.assert_allclose(res.intercept, ref.intercept, atol=1e-6)
+
+
+# -- mixed precision: float32 working sets, float64 checks ----------------------------------------
+
+
+def test_mixed_precision_is_chosen_for_float64_data_on_a_cpu_at_moderate_tol():
+    from jaxreg.solvers import mixed_precision
+
+    cpu = jax.default_backend() == "cpu"
+    big = (200, 100)
+    assert mixed_precision(np.float64, 1e-4, big) == cpu and mixed_precision(np.float64, 1e-5, big) == cpu
+    assert not mixed_precision(np.float32, 1e-4, big)
+    assert not mixed_precision(np.float64, 1e-6, big)  # below what float32 resolves with a margin
+    assert not mixed_precision(np.float64, 1e-4, (60, 8))  # too small for the products to matter
+    seen = []
+    jax.jit(lambda t: seen.append(mixed_precision(np.float64, t, big)) or t)(1e-4)
+    assert seen == [False]  # a traced tol is not known: float64 throughout
+
+
+def _ar1(n: int, p: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    E = rng.standard_normal((n, p))
+    X = np.empty((n, p))
+    X[:, 0] = E[:, 0]
+    for j in range(1, p):
+        X[:, j] = 0.5 * X[:, j - 1] + np.sqrt(0.75) * E[:, j]
+    w = np.zeros(p)
+    w[rng.choice(p, 4, replace=False)] = [2.0, -1.5, 1.0, 0.5]
+    return X, X @ w + rng.standard_normal(n)
+
+
+@pytest.mark.parametrize("tol", [1e-4, 1e-5])
+@pytest.mark.parametrize("loss_name", ["squared", "logistic"])
+def test_mixed_precision_paths_meet_tol_in_float64(loss_name, tol):
+    """Working sets solved in float32 still give float64 solutions whose NumPy gap meets tol."""
+    from test_properties import gap_scale, numpy_gap
+
+    X, y = _ar1(80, 400)
+    loss = jr.SquaredLoss()
+    if loss_name == "logistic":
+        y, loss = (y > np.median(y)).astype(float), jr.LogisticLoss()
+    res = jr.path(X, y, loss, alphas=30, eps=1e-3 if loss_name == "squared" else 2e-2, tol=tol)
+    assert res.coef.dtype == np.float64 and bool(np.all(np.asarray(res.converged)))
+    n, p = X.shape
+    s = np.full(n, 1.0 / n)
+    scale = gap_scale(loss_name, y, s, True)
+    for a, c, b, g in zip(*map(np.asarray, (res.alphas, res.coef, res.intercept, res.gap)), strict=True):
+        ours, size = numpy_gap(loss_name, X, y, s, c, b, True, a, 1.0, np.ones(p))
+        assert ours <= tol * scale * (1 + 1e-6) + 1e-12 * size
+        assert ours == pytest.approx(g, rel=1e-6, abs=1e-12 * size)  # the reported gap is the float64 one
+    assert int(np.count_nonzero(res.coef[-1])) > 30  # the late path needs more than the smallest bucket
+
+
+def test_mixed_precision_with_large_means_converges_in_float64():
+    """Targets with a mean of 1e6 and columns offset by 1e4: float32 models of the working sets would
+    lose the residuals in rounding; they are centered (or handed back to float64), and the solutions
+    are those of the centered data."""
+    X, y = _ar1(60, 300, seed=1)
+    grid = np.asarray(jr.path(X, y, alphas=20).alphas)
+    base = jr.path(X, y, alphas=grid, tol=1e-5)
+    moved = jr.path(X + 1e4, y + 1e6, alphas=grid, tol=1e-5)
+    assert bool(np.all(np.asarray(base.converged))) and bool(np.all(np.asarray(moved.converged)))
+    assert float(np.max(moved.gap)) <= 1e-5 * np.var(y)
+    # both are within their gaps of the same optimum of the centered problem
+    Xc, yc = X - X.mean(0), y - y.mean()
+    for a, c0, c1, g0, g1 in zip(grid, base.coef, moved.coef, base.gap, moved.gap, strict=True):
+        P = lambda c: 0.5 * np.mean((yc - Xc @ np.asarray(c)) ** 2) + a * np.abs(np.asarray(c)).sum()  # noqa: E731
+        assert abs(P(c1) - P(c0)) <= float(g0) + float(g1) + 1e-12
+
+
+@pytest.mark.parametrize("case", ["logistic-saturated", "huber-large-mean"])
+def test_mixed_precision_agrees_with_float64_throughout(case, monkeypatch):
+    """Where float32 stalls (saturated logistic probabilities) or would lose the residuals (a target
+    mean of 1e5), mixed precision hands over to float64 or centers: it converges where float64 does,
+    to the same objective within the gaps, with comparable effort."""
+    from jaxreg import solvers as S
+
+    X, y = _median_split()
+    loss = jr.LogisticLoss()
+    if case == "huber-large-mean":
+        X, y = _ar1(80, 300, seed=3)
+        y, loss = y + 1e5, jr.HuberLoss()
+    alphas = float(jr.alpha_max(X, y, loss)) * np.array([1e-1, 1e-2, 1e-4 if case.startswith("logistic") else 1e-3])
+    assert S.mixed_precision(np.float64, 1e-4, X.shape)
+    mixed = jr.solve(X, y, loss, jr.L1(alphas), tol=1e-4, max_iter=50_000)
+    monkeypatch.setattr(S, "_MIXED_MIN_TOL", 1.0)
+    assert not S.mixed_precision(np.float64, 1e-4, X.shape)
+    plain = jr.solve(X, y, loss, jr.L1(alphas), tol=1e-4, max_iter=50_000)
+    assert np.all(np.asarray(plain.converged)) and np.all(np.asarray(mixed.converged)), (mixed.status, mixed.n_iter)
+    primal = jax.vmap(lambda c, b, a: jnp.mean(loss(y, X @ c + b)) + a * jnp.sum(jnp.abs(c)))
+    P_mixed = np.asarray(primal(mixed.coef, mixed.intercept, alphas))
+    P_plain = np.asarray(primal(plain.coef, plain.intercept, alphas))
+    assert np.all(np.abs(P_mixed - P_plain) <= np.asarray(mixed.gap) + np.asarray(plain.gap) + 1e-12)
+    assert np.all(np.asarray(mixed.n_iter) <= 5 * np.asarray(plain.n_iter) + 100)
