@@ -791,14 +791,20 @@ def test_property_matches_sklearn_batched_equals_looped_and_permutation_equivari
     np.testing.assert_allclose(permuted.coef, np.asarray(res.coef)[:, perm], atol=1e-4 * scale, rtol=0)
 
 
-def _median_split(n: int = 400, p: int = 200, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """AR(1)-correlated features (rho 0.5); labels: a two-feature signal at SNR 3, split at its median."""
-    rng = np.random.default_rng(seed)
+def _ar1_design(rng: np.random.Generator, n: int, p: int) -> np.ndarray:
+    """Rows with AR(1)-correlated features, correlation 0.5 ** |i - j|."""
     E = rng.standard_normal((n, p))
     X = np.empty((n, p))
     X[:, 0] = E[:, 0]
     for j in range(1, p):
         X[:, j] = 0.5 * X[:, j - 1] + np.sqrt(0.75) * E[:, j]
+    return X
+
+
+def _median_split(n: int = 400, p: int = 200, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """AR(1)-correlated features (rho 0.5); labels: a two-feature signal at SNR 3, split at its median."""
+    rng = np.random.default_rng(seed)
+    X = _ar1_design(rng, n, p)
     w = np.zeros(p)
     w[rng.choice(p, 2, replace=False)] = [1.5, -1.0]
     signal = X @ w
@@ -896,12 +902,9 @@ def test_mixed_precision_is_chosen_for_float64_data_on_a_cpu_at_moderate_tol():
 
 
 def _ar1(n: int, p: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """AR(1) design and a response with four true features and unit noise."""
     rng = np.random.default_rng(seed)
-    E = rng.standard_normal((n, p))
-    X = np.empty((n, p))
-    X[:, 0] = E[:, 0]
-    for j in range(1, p):
-        X[:, j] = 0.5 * X[:, j - 1] + np.sqrt(0.75) * E[:, j]
+    X = _ar1_design(rng, n, p)
     w = np.zeros(p)
     w[rng.choice(p, 4, replace=False)] = [2.0, -1.5, 1.0, 0.5]
     return X, X @ w + rng.standard_normal(n)
