@@ -52,11 +52,32 @@ def _static(default: Any) -> Any:
 
 
 def _pytree_dataclass(cls: type) -> type:
+    """A frozen dataclass registered as a pytree: static fields (``_static``) are aux data, the rest leaves.
+
+    The class itself is part of the aux data.  With ``jax.tree_util.register_dataclass`` the tree
+    structures of two classes with the same fields compared equal (jax 0.10: ``PoissonLoss()`` and
+    ``LogisticLoss()``, which have none), so a compiled function cached for one could run for the
+    other when their hashes met: rarely, and differently in every process.
+    """
     cls = dataclasses.dataclass(frozen=True)(cls)
     fields = dataclasses.fields(cls)
-    data = [f.name for f in fields if not f.metadata.get("static", False)]
-    meta = [f.name for f in fields if f.metadata.get("static", False)]
-    return jax.tree_util.register_dataclass(cls, data_fields=data, meta_fields=meta)
+    data = tuple(f.name for f in fields if not f.metadata.get("static", False))
+    meta = tuple(f.name for f in fields if f.metadata.get("static", False))
+
+    def aux(obj: Any) -> tuple[type, tuple[Any, ...]]:
+        return cls, tuple(getattr(obj, name) for name in meta)
+
+    def flatten_with_keys(obj: Any) -> tuple[list[tuple[Any, Any]], tuple[type, tuple[Any, ...]]]:
+        return [(jax.tree_util.GetAttrKey(name), getattr(obj, name)) for name in data], aux(obj)
+
+    def flatten(obj: Any) -> tuple[list[Any], tuple[type, tuple[Any, ...]]]:
+        return [getattr(obj, name) for name in data], aux(obj)
+
+    def unflatten(aux_data: tuple[type, tuple[Any, ...]], children: Any) -> Any:
+        return cls(**dict(zip(data, children, strict=True)), **dict(zip(meta, aux_data[1], strict=True)))
+
+    jax.tree_util.register_pytree_with_keys(cls, flatten_with_keys, unflatten, flatten)
+    return cls
 
 
 def _rows(a: Array, w: Array) -> Array:
