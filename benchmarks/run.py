@@ -264,7 +264,7 @@ def main(argv=None):
                          "default); the first is the one the ratios use")
     args = ap.parse_args(argv)
     PEERS.intersection_update(filter(None, args.peers.split(",")))
-    BLOCK_SIZES[:] = [{"all": None, "auto": "auto"}.get(b) or int(b) for b in args.block_sizes.split(",")]
+    BLOCK_SIZES[:] = [None if b == "all" else b if b == "auto" else int(b) for b in args.block_sizes.split(",")]
     rows = []
     for name in args.problems.split(","):
         prob = P.make("wide" if name == "cv" else name, args.scale)

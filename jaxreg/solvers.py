@@ -627,7 +627,7 @@ def run(
     else:
         full = _Design(X, y, s, loss, mode)
     l1 = jax.vmap(lambda pen: pen._strengths(p, dtype)[0])(penalty) if len(caps) > 1 else None
-    if cfg.mixed and X_low is None:
+    if cfg.mixed and X_low is None and not precompute:  # the Gram model needs no float32 design
         X_low = low_design(X, s, mode)
 
     def inner(k: int, low: bool, W: Array, b: Array, score: Array, curv: Array, tol_in: Array, n_iter: Array):
