@@ -1,9 +1,11 @@
-"""Full-precision matrix products for the solvers.
+"""How jaxreg compiles its programs: full-precision matrix products and XLA:CPU's options.
 
 On GPUs and TPUs, JAX's default precision computes float32 matrix products in reduced precision
 (TF32 or bfloat16 passes, about 3 significant digits).  A duality gap computed from such products
 cannot certify a tolerance of 1e-4 relative to the data, so every compiled program of jaxreg is
 traced with ``"highest"`` precision: float32 products in float32, float64 in float64.
+
+:func:`compiled` jits a function that way and compiles it with :data:`COMPILER_OPTIONS`.
 """
 
 from __future__ import annotations
@@ -13,8 +15,15 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import jax
+import numpy as np
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+#: Options for XLA, passed to every program of jaxreg.  XLA:CPU's older loop-fusion emitters
+#: compile the solvers' programs in 35% to 45% less time than its newer fusion emitters, and the
+#: programs run as fast (the first call of the benchmark paths fell by 1.3 to 2.3 s;
+#: benchmarks/README.md).  Options for one backend are ignored by the others.
+COMPILER_OPTIONS: dict[str, Any] = {"xla_cpu_use_fusion_emitters": False}
 
 
 def full_precision(fn: F) -> F:
@@ -26,3 +35,69 @@ def full_precision(fn: F) -> F:
             return fn(*args, **kwargs)
 
     return wrapper  # type: ignore[return-value]
+
+
+@functools.cache
+def _options() -> tuple[tuple[str, Any], ...]:
+    """:data:`COMPILER_OPTIONS` where the installed XLA knows them, else none (probed once)."""
+    try:
+        jax.jit(lambda x: x + 1, compiler_options=COMPILER_OPTIONS).lower(np.float32(0)).compile()
+    except (jax.errors.JaxRuntimeError, ValueError, TypeError):  # an XLA without these options rejects them: compile with its defaults
+        return ()
+    return tuple(COMPILER_OPTIONS.items())
+
+
+class _Compiled:
+    """``jax.jit(full_precision(fn))`` with :data:`COMPILER_OPTIONS` where JAX takes them.
+
+    JAX takes compiler options only for a top-level call: a call traced inside another ``jit``
+    (a user's, or one of jaxreg's) runs the same function jitted without them, and is compiled
+    with its caller.  Both are built at the first call, so that importing jaxreg starts no backend.
+    """
+
+    def __init__(self, fn: Callable[..., Any], static_argnames: tuple[str, ...]):
+        self._fn, self._static = fn, static_argnames
+        self._top: Any = None
+        self._nested: Any = None
+        functools.update_wrapper(self, fn)
+
+    def _build(self) -> None:
+        if self._nested is None:
+            fn = full_precision(self._fn)
+            self._nested = jax.jit(fn, static_argnames=self._static)
+            opts = dict(_options())
+            self._top = jax.jit(fn, static_argnames=self._static, compiler_options=opts) if opts else self._nested
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        self._build()
+        if self._top is self._nested or _traced(args, kwargs):
+            return self._nested(*args, **kwargs)
+        try:
+            return self._top(*args, **kwargs)
+        except ValueError as e:  # traced after all (by a jit whose arguments all were constants)
+            if "compiler_options" not in str(e):
+                raise
+            return self._nested(*args, **kwargs)
+
+    def lower(self, *args: Any, **kwargs: Any) -> Any:
+        self._build()
+        return self._top.lower(*args, **kwargs)
+
+    def _cache_size(self) -> int:
+        if self._nested is None:
+            return 0
+        return self._nested._cache_size() + (self._top._cache_size() if self._top is not self._nested else 0)
+
+
+def _traced(args: tuple, kwargs: dict) -> bool:
+    leaves = jax.tree_util.tree_leaves((args, kwargs))
+    return any(isinstance(a, jax.core.Tracer) for a in leaves)
+
+
+def compiled(static_argnames: tuple[str, ...] = ()) -> Callable[[F], F]:
+    """Decorator: jit with full precision and :data:`COMPILER_OPTIONS` (``static_argnames`` as ``jax.jit``)."""
+
+    def wrap(fn: F) -> F:
+        return _Compiled(fn, tuple(static_argnames))  # type: ignore[return-value]
+
+    return wrap

@@ -19,7 +19,7 @@ from jax.typing import ArrayLike
 from . import _validation as V
 from . import path as _path
 from . import solvers as S
-from ._precision import full_precision
+from ._precision import compiled
 from .losses import LogisticLoss, Loss, MultinomialLoss, PoissonLoss, SquaredLoss
 from .penalties import L1, Penalty, check_penalty
 
@@ -331,7 +331,7 @@ def _cv_program_impl(
     return out, _score(scoring, loss, y, Z, tests)
 
 
-_cv_program = jax.jit(full_precision(_cv_program_impl), static_argnames=("cfg", "scoring", "n_devices"))
+_cv_program = compiled(static_argnames=("cfg", "scoring", "n_devices"))(_cv_program_impl)
 
 
 def _summarize(

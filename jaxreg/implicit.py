@@ -73,7 +73,7 @@ import numpy as np
 from jax.typing import ArrayLike
 
 from . import _validation as V
-from ._precision import full_precision
+from ._precision import compiled
 from .losses import Loss, SquaredLoss, with_target
 from .penalties import L1, GroupLasso, Penalty, check_penalty
 
@@ -156,8 +156,7 @@ def _map_lanes(fn: Any, data: tuple, W: Array, b: Array, *extra: tuple, entries:
     return jax.lax.map(lane, (data[4], W, b, tuple(e[4] for e in extra)), batch_size=chunk)
 
 
-@functools.partial(jax.jit, static_argnames=("fit_intercept",))
-@full_precision
+@compiled(static_argnames=("fit_intercept",))
 def _tangents(data: tuple, W: Array, b: Array, ddata: tuple, fit_intercept: bool) -> tuple[Array, Array]:
     return _map_lanes(functools.partial(_lane_tangent, fit_intercept), data, W, b, ddata)
 
@@ -239,8 +238,7 @@ def _lane_df(fit_intercept: bool, data: tuple, w: Array, b: Array) -> Array:
     return jnp.trace(jnp.linalg.solve(M, HF)) - n_intercept
 
 
-@functools.partial(jax.jit, static_argnames=("fit_intercept",))
-@full_precision
+@compiled(static_argnames=("fit_intercept",))
 def _df_batched(data: tuple, W: Array, b: Array, fit_intercept: bool) -> Array:
     return _map_lanes(functools.partial(_lane_df, fit_intercept), data, W, b)
 

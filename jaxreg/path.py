@@ -16,7 +16,6 @@ block on a CPU when the solver works on the design, 10 otherwise (:func:`_auto_b
 from __future__ import annotations
 
 import dataclasses
-import functools
 from typing import Any, NamedTuple
 
 import jax
@@ -25,7 +24,7 @@ import numpy as np
 from jax.typing import ArrayLike
 
 from . import _validation as V
-from ._precision import full_precision
+from ._precision import compiled
 from . import solvers as S
 from .losses import Loss, SquaredLoss
 from .penalties import L1, ElasticNet, Penalty, check_penalty
@@ -150,8 +149,7 @@ def alpha_max(
     return _alpha_max(X, y, s[:, None], loss, unit, mode, _free_features(unit)).reshape(shape)
 
 
-@functools.partial(jax.jit, static_argnames=("mode", "free"))
-@full_precision
+@compiled(static_argnames=("mode", "free"))
 def _alpha_max(X: Array, y: Array, s: Array, loss: Loss, unit: Penalty, mode: str, free: bool) -> Array:
     v = _grad_at_null(X, y, s, loss, unit, mode, jnp.asarray(1e-14, X.dtype), free)  # (p, S, K)
     B = unit.alpha.shape[0]
@@ -303,8 +301,7 @@ def _path_group(
     )
 
 
-@functools.partial(jax.jit, static_argnames=("cfg", "n_devices"))
-@full_precision
+@compiled(static_argnames=("cfg", "n_devices"))
 def _paths(
     X: Array,
     y: Array,

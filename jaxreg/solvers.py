@@ -39,7 +39,7 @@ import numpy as np
 from jax.typing import ArrayLike
 
 from . import _validation as V
-from ._precision import full_precision
+from ._precision import compiled
 from .implicit import detach, differentiable
 from .losses import Loss, SquaredLoss, with_target
 from .penalties import L1, Penalty, check_penalty
@@ -313,7 +313,9 @@ class _Gram:
         P, k, _ = self.G.shape
         B = W.shape[1]
         Wg = W[..., 0].reshape(k, P, B // P)
-        A = jnp.einsum("pij,jpb->ipb", self.G, Wg).reshape(k, B)
+        # G is symmetric: contracting its first axis (rows of W times G) lets XLA:CPU use it in place;
+        # contracting the last one made it transpose the k x k matrix at every iteration
+        A = jnp.einsum("pji,jpb->ipb", self.G, Wg).reshape(k, B)
         return A[..., None], b
 
     def value(self, A: Array, W: Array) -> Array:
@@ -557,11 +559,11 @@ def _power(G: Array, n_power: int = 10) -> Array:
     v = jax.random.normal(jax.random.PRNGKey(0), G.shape[:2], G.dtype)
 
     def body(_: int, v: Array) -> Array:
-        w = jnp.einsum("pij,pj->pi", G, v)
+        w = jnp.einsum("pji,pj->pi", G, v)  # symmetric: see _Gram.forward
         return w / jnp.maximum(jnp.linalg.norm(w, axis=1, keepdims=True), jnp.finfo(G.dtype).tiny)
 
     v = jax.lax.fori_loop(0, n_power, body, v / jnp.linalg.norm(v, axis=1, keepdims=True))
-    return jnp.sum(v * jnp.einsum("pij,pj->pi", G, v), axis=1)
+    return jnp.sum(v * jnp.einsum("pji,pj->pi", G, v), axis=1)
 
 
 def capacities(penalty: Penalty, n_samples: int, n_features: int) -> tuple[int, ...]:
@@ -772,8 +774,7 @@ _MIXED_MAX_OUTER = 20
 _MIXED_MAX_INNER = 2000
 
 
-@functools.partial(jax.jit, static_argnames=("cfg", "B"))
-@full_precision
+@compiled(static_argnames=("cfg", "B"))
 def _solve_batched(
     X: Array,
     y: Array,
