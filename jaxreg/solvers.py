@@ -169,11 +169,12 @@ def _intercept_mode(loss: Loss, fit_intercept: bool) -> str:
     return "closed" if loss.closed_form_intercept else "grad"
 
 
-def lipschitz(X: Array, s: Array, mode: str, n_power: int = 10) -> Array:
+def lipschitz(X: Array, s: Array, mode: str, n_power: int = 10, center: Array | None = None) -> Array:
     """Largest eigenvalue of the weighted Gram matrix of the design, per weight column.
 
     ``s`` has shape ``(n_samples, S)``; the design is ``X`` centered with weights ``s`` when the
-    intercept is eliminated in closed form, ``[X, 1]`` when it is a free variable, else ``X``.
+    intercept is eliminated in closed form, ``[X, 1]`` when it is a free variable, else ``X``;
+    ``center (n_features, S)`` replaces ``X`` by ``X - center.T`` (see :class:`_Design`).
     Power iteration from a fixed random start: a lower bound that converges from below, which the
     backtracking of the solver corrects.
     """
@@ -184,6 +185,8 @@ def lipschitz(X: Array, s: Array, mode: str, n_power: int = 10) -> Array:
 
     def apply(v: Array) -> Array:
         z = X @ v[:p]
+        if center is not None:
+            z = z - jnp.sum(center * v[:p], axis=0)
         if mode == "grad":
             z = z + v[p]
         if mode == "closed":
@@ -192,6 +195,8 @@ def lipschitz(X: Array, s: Array, mode: str, n_power: int = 10) -> Array:
         if mode == "closed":
             r = r - s * jnp.sum(r, axis=0)
         out = rmatmul(X, r)
+        if center is not None:
+            out = out - center * jnp.sum(r, axis=0)
         if mode == "grad":
             out = jnp.concatenate([out, jnp.sum(r, axis=0, keepdims=True)], axis=0)
         return out
@@ -245,13 +250,32 @@ def _dot(a: Array, b: Array) -> Array:
 
 
 class _Design:
-    """Smooth part ``sum_i s_i f(y_i, z_i)`` with ``z = X W + b``; carries ``Z`` as its image."""
+    """Smooth part ``sum_i s_i f(y_i, z_i)`` with ``z = X W + b``; carries ``Z`` as its image.
 
-    def __init__(self, X: Array, y: Array, s: Array, loss: Loss, mode: str):
-        self.X, self.y, self.s, self.loss, self.mode = X, y, s, loss, mode
+    With ``center (p, B)`` the design is ``X - 1 center.T`` per lane, without forming it: products
+    subtract ``center.W`` and ``center * sum(G)``.  Centering the columns with the sample weights
+    (the intercept becomes ``b + center.w``) decouples the intercept from the coefficients: with
+    column means far from zero, a fitted intercept otherwise takes thousands of iterations.  The
+    stopping test stays that of the uncentered problem: :meth:`dual` returns ``X.T (s u)`` and
+    :meth:`intercept` the intercept ``b - center.w`` of ``X``, so a working-set solve stops where the
+    check of the whole problem will find it converged.
+    """
+
+    def __init__(self, X: Array, y: Array, s: Array, loss: Loss, mode: str, center: Array | None = None):
+        self.X, self.y, self.s, self.loss, self.mode, self.center = X, y, s, loss, mode, center
+
+    def intercept(self, W: Array, b: Array) -> Array:
+        """The intercept of the uncentered design ``X`` for this model's ``(W, b)``."""
+        return b if self.center is None else b - jnp.einsum("kb,kbo->bo", self.center, W)
+
+    def _rmatmul(self, G: Array) -> Array:
+        out = rmatmul(self.X, G)
+        return out if self.center is None else out - self.center[..., None] * jnp.sum(G, axis=0)[None]
 
     def forward(self, W: Array, b: Array) -> tuple[Array, Array]:
         XW = matmul(self.X, W)
+        if self.center is not None:
+            XW = XW - jnp.einsum("kb,kbo->bo", self.center, W)[None]
         if self.mode == "closed":
             b = jnp.sum(self.s[..., None] * (self.y[:, None, None] - XW), axis=0)
         elif self.mode == "none":
@@ -268,7 +292,7 @@ class _Design:
         eps = jnp.finfo(Zy.dtype).eps
         # Rounding in z = X w + b is ~eps |z|, so F carries an error ~eps * sum_i s_i |f'(z_i)| |z_i|.
         slack = 32 * eps * (jnp.sum(jnp.abs(Gz * Zy), axis=(0, 2)) + jnp.abs(Fy))
-        return Fy, rmatmul(self.X, Gz), jnp.sum(Gz, axis=0), slack
+        return Fy, self._rmatmul(Gz), jnp.sum(Gz, axis=0), slack
 
     def excess(self, Fn: Array, Fy: Array, gW: Array, gb: Array, dW: Array, db: Array, *_: Array) -> Array:
         """``F(x+) - F(y) - <grad, x+ - y>``, to be at most ``L / 2 ||x+ - y||**2``."""
@@ -308,6 +332,9 @@ class _Gram:
 
     def __init__(self, G: Array, q: Array, yy: Array):
         self.G, self.q, self.yy = G, q, yy
+
+    def intercept(self, W: Array, b: Array) -> Array:
+        return b
 
     def forward(self, W: Array, b: Array) -> tuple[Array, Array]:
         P, k, _ = self.G.shape
@@ -365,7 +392,7 @@ def gap(
     slope = jnp.maximum(v, 0.0) if getattr(penalty, "positive", False) else jnp.abs(v)
     box = jnp.sum(jnp.where(free, R * slope, 0.0), axis=(0, 2))
     if mode == "grad":
-        Rb = jnp.maximum(2.0 * jnp.abs(b), radius[1][:, None])
+        Rb = jnp.maximum(2.0 * jnp.abs(model.intercept(W, b)), radius[1][:, None])
         box = box + jnp.sum(Rb * jnp.abs(u_sum), axis=-1)
     return P - D + c * box, v
 
@@ -631,6 +658,8 @@ def run(
     l1 = jax.vmap(lambda pen: pen._strengths(p, dtype)[0])(penalty) if len(caps) > 1 else None
     if cfg.mixed and X_low is None and not precompute:  # the Gram model needs no float32 design
         X_low = low_design(X, s, mode)
+    # weighted column means per group, for the implicitly centered float64 designs (see _Design)
+    means = rmatmul(X, s_g) if mode == "grad" and not precompute else None  # (p, groups)
 
     def inner(k: int, low: bool, W: Array, b: Array, score: Array, curv: Array, tol_in: Array, n_iter: Array):
         # Under cfg.mixed (low) the inner solves run in float32.  Their models are built in float64
@@ -647,7 +676,7 @@ def run(
         budget = cfg.max_iter - n_iter
         if low:  # float32 that has not converged by then hands over to float64
             budget = jnp.minimum(budget, _MIXED_MAX_INNER)
-        center, y_off = jnp.zeros(k, dtype), jnp.zeros((), dtype)
+        center, y_off = jnp.zeros((k, B), dtype), jnp.zeros((), dtype)
         if precompute:
             if idx is None:
                 model, mu, ybar = full, mu_full, ybar_full
@@ -660,24 +689,34 @@ def run(
             model, mu, ybar = _gram_model(X if idx is None else X[:, idx], y, s_g, mode, blk)
             model = _Gram(cast(model.G), cast(model.q), cast(model.yy))
             L0 = 1.05 * jnp.repeat(_power(model.G), blk)
-        else:
-            Xk, center = X_low if low else (X, jnp.zeros(p, dtype))
-            Xk, center = (Xk, center) if idx is None else (Xk[:, idx], center[idx])
-            if low and mode != "none" and loss.of_residual:
+        elif low:  # explicitly centered float32 columns (low_design)
+            Xk, c = X_low if idx is None else (X_low[0][:, idx], X_low[1][idx])
+            center = jnp.broadcast_to(c[:, None], (k, B))
+            if mode != "none" and loss.of_residual:
                 y_off = jnp.sum(s[:, 0] * y)
             model = _Design(Xk, cast(y - y_off), cast(s), cast(loss), mode)
             L0 = 1.05 * jnp.repeat(lipschitz(Xk, cast(s_g), mode), blk) * cast(curv)
+        else:  # float64, implicitly centered where the intercept is a free variable
+            Xk = X if idx is None else X[:, idx]
+            mk = None if means is None else (means if idx is None else means[idx])
+            center = jnp.zeros((k, B), dtype) if mk is None else jnp.repeat(mk, blk, axis=1)
+            model = _Design(Xk, y, s, loss, mode, None if mk is None else center)
+            L0 = 1.05 * jnp.repeat(lipschitz(Xk, s_g, mode, center=mk), blk) * curv
         L0 = jnp.maximum(L0, jnp.finfo(wdt).tiny)
         # the intercept's own curvature bound is curv (the weights sum to one)
         kappa = jnp.clip(1.05 * cast(curv) / L0, jnp.finfo(wdt).eps, 1.0) if mode == "grad" else None
         # the model of X - center with targets y - y_off has the intercept b + center.w - y_off
-        offset = lambda Wc: y_off - jnp.einsum("k,kbo->bo", center, Wc)  # noqa: E731
+        offset = lambda Wc: y_off - jnp.einsum("kb,kbo->bo", center, Wc)  # noqa: E731
         b_in = cast(b - offset(W if idx is None else W[idx]))
         st = fista(model, pen, Wk, b_in, L0, cast(tol_in), budget, (Rk, cast(root)), cfg, loss.has_dual, kappa)
         W_k = st.W.astype(dtype)
         b_new = st.b.astype(dtype) + offset(W_k)
         if isinstance(model, _Gram) and mode == "closed":
             b_new = (jnp.repeat(ybar, blk) - jnp.sum(jnp.repeat(mu, blk, axis=1) * W_k[..., 0], axis=0))[:, None]
+        if K > 1 and mode == "grad":
+            # the multinomial loss is blind to a shift of all classes' intercepts; the centering
+            # offsets (one per class) shift their sum, which the intercept-only start sets to zero
+            b_new = b_new - jnp.mean(b_new, axis=-1, keepdims=True)
         W_new = W_k if idx is None else jnp.zeros((p, B, K), dtype).at[idx].set(W_k)
         # float32 could not finish (stalled, overflowed or ran out of its iterations): float64 goes on
         if low:
