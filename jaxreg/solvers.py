@@ -117,7 +117,7 @@ class _Config(NamedTuple):
 
 #: smallest ``tol`` for which float64 data is solved on its working sets in float32 (see
 #: :func:`mixed_precision`): float32 resolves the objective to about 1e-7 of its scale, and the
-#: working-set solves stop at 0.3 tol, so this leaves a margin of 25x
+#: working-set solves stop at 0.5 tol, so this leaves a margin of 50x
 _MIXED_MIN_TOL = 1e-5
 #: smallest design (n_samples * n_features) solved in mixed precision
 _MIXED_MIN_SIZE = 1 << 14
@@ -630,7 +630,7 @@ def run(
     Working sets: each outer iteration checks the full duality gap and the optimality of every
     feature, takes the features that are nonzero in some lane plus the largest violators
     ``max |v_j| / l1_j`` up to a static capacity (the smallest of ``cfg.capacities`` that holds twice
-    the nonzeros), and solves that restricted problem to ``0.3 * tol`` with FISTA, warm-started.
+    the nonzeros), and solves that restricted problem to ``0.5 * tol`` with FISTA, warm-started.
     Squared loss is solved on the working set's weighted Gram matrix when that is cheaper
     (``k <= 2 n``): then an iteration costs ``k**2`` per lane instead of ``2 n k``.  Under
     ``cfg.mixed`` (:func:`mixed_precision`) the working-set solves of float64 data run in float32
@@ -784,7 +784,7 @@ def run(
         plan = [(k, cfg.mixed) for k in caps] + ([(p, False)] if cfg.mixed else [])
         branches = [
             functools.partial(lambda k, low, t, W, b, sc, cv, ni: inner(k, low, W, b, sc, cv, t, ni),
-                              k, low, tol_in if k == p and not low else 0.3 * tol_in)  # fmt: skip
+                              k, low, tol_in if k == p and not low else 0.5 * tol_in)  # fmt: skip
             for k, low in plan
         ]
         W, b, n_iter, st_in, short = jax.lax.switch(o.branch, branches, o.W, o.b, o.score, o.curv, o.n_iter)
