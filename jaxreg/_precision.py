@@ -21,7 +21,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 #: Options for XLA, passed to every program of jaxreg.  XLA:CPU's older loop-fusion emitters
 #: compile the solvers' programs in 35% to 45% less time than its newer fusion emitters, and the
-#: programs run as fast (the first call of the benchmark paths fell by 1.3 to 2.3 s;
+#: programs run as fast (the first call of the benchmark paths fell by 1.1 to 2.2 s;
 #: benchmarks/README.md).  Options for one backend are ignored by the others.
 COMPILER_OPTIONS: dict[str, Any] = {"xla_cpu_use_fusion_emitters": False}
 
@@ -42,7 +42,8 @@ def _options() -> tuple[tuple[str, Any], ...]:
     """:data:`COMPILER_OPTIONS` where the installed XLA knows them, else none (probed once)."""
     try:
         jax.jit(lambda x: x + 1, compiler_options=COMPILER_OPTIONS).lower(np.float32(0)).compile()
-    except (jax.errors.JaxRuntimeError, ValueError, TypeError):  # an XLA without these options rejects them: compile with its defaults
+    # an XLA without these options rejects them: compile with its defaults
+    except (jax.errors.JaxRuntimeError, ValueError, TypeError):
         return ()
     return tuple(COMPILER_OPTIONS.items())
 

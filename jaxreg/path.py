@@ -244,13 +244,15 @@ def _path_core(
     # one Gram matrix per path for all its blocks (when the solver uses it)
     gram = S._gram_model(X, y, s, mode, blk) if S.uses_gram(loss, mode, n, p) else None
     X_low = S.low_design(X, s, mode) if cfg.solver.mixed and gram is None else None  # once per path
+    means = S.rmatmul(X, s) if mode == "grad" and gram is None else None  # centers, once per path
 
     def block(carry: tuple[Array, Array], a_blk: Array) -> tuple[tuple[Array, Array], _PathOut]:
         W_last, b_last = carry  # (p, P, K), (P, K)
         pen = dataclasses.replace(base, alpha=a_blk.reshape(-1))
         W0 = jnp.repeat(W_last, blk, axis=1)
         b0 = jnp.repeat(b_last, blk, axis=0)
-        st = S.run(X, y, s_l, loss, pen, W0, b0, su_l, tol, cfg.solver, groups=P, gram=gram, X_low=X_low)
+        st = S.run(X, y, s_l, loss, pen, W0, b0, su_l, tol, cfg.solver, groups=P, gram=gram, X_low=X_low,
+                   means=means)
         out = _PathOut(st.W, st.b, st.n_iter, st.crit, st.status)
         if cfg.warm_start:
             carry = (st.W.reshape(p, P, blk, K)[:, :, -1], st.b.reshape(P, blk, K)[:, -1])

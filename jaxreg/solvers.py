@@ -619,13 +619,15 @@ def run(
     groups: int = 1,
     gram: tuple[_Gram, Array, Array] | None = None,
     X_low: tuple[Array, Array] | None = None,
+    means: Array | None = None,
 ) -> Solution:
     """Solve the ``B`` lanes: ``s (n, B)``, ``W0 (p, B, K)``, ``b0 (B, K)``, ``su`` fields per lane.
 
     The lanes come in ``groups`` consecutive groups of equal size that share their sample weights.
     ``gram`` is :func:`_gram_model` of the whole design when the caller has it already (along a path,
     where :func:`uses_gram` holds).  ``X_low`` is :func:`low_design` for ``cfg.mixed``, when the caller
-    has it already.
+    has it already, and ``means`` the weighted column means ``(p, groups)`` of a fitted intercept
+    in gradient mode (the centers of the implicitly centered designs, see :class:`_Design`).
 
     Working sets: each outer iteration checks the full duality gap and the optimality of every
     feature, takes the features that are nonzero in some lane plus the largest violators
@@ -659,7 +661,8 @@ def run(
     if cfg.mixed and X_low is None and not precompute:  # the Gram model needs no float32 design
         X_low = low_design(X, s, mode)
     # weighted column means per group, for the implicitly centered float64 designs (see _Design)
-    means = rmatmul(X, s_g) if mode == "grad" and not precompute else None  # (p, groups)
+    if means is None and mode == "grad" and not precompute:
+        means = rmatmul(X, s_g)  # (p, groups)
 
     def inner(k: int, low: bool, W: Array, b: Array, score: Array, curv: Array, tol_in: Array, n_iter: Array):
         # Under cfg.mixed (low) the inner solves run in float32.  Their models are built in float64
