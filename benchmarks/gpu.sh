@@ -3,8 +3,10 @@
 #   bash benchmarks/gpu.sh OUT_DIR [PART]
 # Optional wheels for the CPU peers (celer) are installed from .whl/ when present.  PART "main" (the
 # default) writes iteration.md (iteration time against the hardware bound) and results.{md,csv,png}
-# (the path and CV benchmarks, with the peers on this machine's CPU) to OUT_DIR; PART "unroll" writes
-# the iteration time with and without the steps between two checks unrolled to OUT_DIR/unroll.
+# (the path and CV benchmarks, with the peers on this machine's CPU) to OUT_DIR.  PART "graphs"
+# writes the iteration time, and the paths of jaxreg alone (graphs-on/, graphs-off/), with the
+# while loops run as CUDA graphs and with XLA's default command buffers; PART "unroll" writes the
+# iteration time with and without the steps between two checks unrolled to OUT_DIR/unroll.
 set -u
 out=${1:-benchmarks/results/gpu}
 part=${2:-main}
@@ -24,7 +26,18 @@ if [ "$part" = unroll ]; then
     --check-every 10 --unroll 0,1 --out "$out/unroll" 2>&1 | tail -8
   exit 0
 fi
-timeout ${ITER_TIMEOUT:-150} python3 benchmarks/iteration.py --lanes 1,100 --dtypes "${ITER_DTYPES:-float32,float64}" --out "$out" 2>&1 | tail -12
-timeout ${BENCH_TIMEOUT:-330} python3 benchmarks/run.py --out "$out" --peers sklearn,celer --repeat "${REPEAT:-1}" \
-  --block-sizes "${BLOCK_SIZES:-auto}" --problems "${PROBLEMS:-wide,square,cv,tall,logistic}" 2>&1 | grep -v '^|' | tail -40
+if [ "$part" = graphs ]; then  # the while loops as CUDA graphs against XLA's defaults (not kept)
+  timeout ${ITER_TIMEOUT:-120} python3 benchmarks/iteration.py --problems wide,square --lanes 1,10 \
+    --dtypes float64 --graphs 0,1 --out "$out" 2>&1 | grep '^|' | tail -12
+  for g in on off; do
+    timeout ${BENCH_TIMEOUT:-150} python3 benchmarks/run.py --out "$out/graphs-$g" --peers "" --repeat "${REPEAT:-1}" \
+      --dtypes float64 --problems "${PROBLEMS:-wide,square,cv}" --gpu-graphs $g 2>&1 | grep -v '^|' | tail -8
+  done
+  exit 0
+fi
+timeout ${ITER_TIMEOUT:-120} python3 benchmarks/iteration.py --problems wide,square --lanes "${LANES:-1,10}" \
+  --dtypes "${ITER_DTYPES:-float64}" --out "$out" 2>&1 | grep '^|' | tail -8
+timeout ${BENCH_TIMEOUT:-420} python3 benchmarks/run.py --out "$out" --peers sklearn,celer --repeat "${REPEAT:-1}" \
+  --block-sizes "${BLOCK_SIZES:-auto}" --dtypes "${DTYPES:-float64,float32}" \
+  --problems "${PROBLEMS:-wide,square,cv,tall,logistic}" 2>&1 | grep -v '^|' | tail -40
 cat "$out/results.md" 2>/dev/null

@@ -55,8 +55,7 @@ def matmul_rate(dtype, size: int = 4096) -> float:
     return 2 * size**3 / best_of(lambda: f(a, a))
 
 
-@functools.partial(jax.jit, static_argnames=("n_lanes", "check_every", "unroll"))
-def _fista(X, y, n_iter, n_lanes: int, check_every: int = 50, unroll: bool = False):
+def _fista_impl(X, y, n_iter, n_lanes: int, check_every: int = 50, unroll: bool = False):
     """Batched FISTA of the solver on the full design, run for exactly ``n_iter`` iterations."""
     n, p = X.shape
     B = n_lanes
@@ -70,10 +69,21 @@ def _fista(X, y, n_iter, n_lanes: int, check_every: int = 50, unroll: bool = Fal
     return st.W, st.n_iter
 
 
-def iteration_time(X, y, B: int, n1: int = 100, n2: int = 600, check_every: int = 50, unroll: bool = False) -> float:
+_STATIC = ("n_lanes", "check_every", "unroll")
+#: the solver's loop with XLA's default command buffers (as jaxreg compiles it), and on a GPU with
+#: the while loop as a CUDA graph with conditional nodes (problems.GPU_COMMAND_BUFFERS)
+_FISTA = {
+    False: jax.jit(_fista_impl, static_argnames=_STATIC),
+    True: jax.jit(_fista_impl, static_argnames=_STATIC,
+                  compiler_options={"xla_gpu_enable_command_buffer": P.GPU_COMMAND_BUFFERS}),
+}
+
+
+def iteration_time(X, y, B: int, n1: int = 100, n2: int = 600, check_every: int = 50, unroll: bool = False,
+                   graphs: bool = False) -> float:
     """Seconds per iteration: the difference of a run of ``n2`` and of ``n1`` iterations (one compile)."""
     t = {}
-    run = lambda m: _fista(X, y, m, B, check_every, unroll)  # noqa: E731
+    run = lambda m: _FISTA[graphs](X, y, m, B, check_every, unroll)  # noqa: E731
     for m in (n1, n2):
         t[m] = best_of(lambda: run(m), 3)
     assert int(run(n2)[1][0]) == n2
@@ -88,6 +98,8 @@ def main(argv=None):
     ap.add_argument("--out", default=None)
     ap.add_argument("--check-every", type=int, default=50, help="FISTA steps between two gap checks")
     ap.add_argument("--unroll", default="0", help="0, 1 or 0,1: the steps between checks unrolled (one row each)")
+    ap.add_argument("--graphs", default="0", help="0, 1 or 0,1: XLA's default command buffers, as jaxreg compiles "
+                    "(0), or on a GPU the while loop as a CUDA graph (1); one row each")
     args = ap.parse_args(argv)
     dev = jax.devices()[0]
     lines = [
@@ -95,9 +107,9 @@ def main(argv=None):
         "",
         f"FISTA with a gap check every {args.check_every} steps.",
         "",
-        "| problem | dtype | lanes B | unrolled | iteration (us) | bound (us) | iteration / bound | bandwidth (GB/s) "
-        "| matmul (TFLOP/s) |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| problem | dtype | lanes B | unrolled | loop as graph | iteration (us) | bound (us) | iteration / bound "
+        "| bandwidth (GB/s) | matmul (TFLOP/s) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for dt in args.dtypes.split(","):
         dtype = jnp.dtype(dt)
@@ -108,11 +120,14 @@ def main(argv=None):
             n, p = X.shape
             for B in (int(b) for b in args.lanes.split(",")):
                 for unroll in (bool(int(u)) for u in args.unroll.split(",")):
-                    t = iteration_time(X, y, B, check_every=args.check_every, unroll=unroll)
-                    bound = max(2 * X.nbytes / bw, 4 * n * p * B / rate)
-                    lines.append(f"| {name} {n}x{p} | {dt} | {B} | {'yes' if unroll else 'no'} | {t * 1e6:.1f} | "
-                                 f"{bound * 1e6:.1f} | {t / bound:.2f} | {bw / 1e9:.0f} | {rate / 1e12:.2f} |")
-                    print(lines[-1], flush=True)
+                    for graphs in (bool(int(g)) for g in args.graphs.split(",")):
+                        t = iteration_time(X, y, B, check_every=args.check_every, unroll=unroll, graphs=graphs)
+                        bound = max(2 * X.nbytes / bw, 4 * n * p * B / rate)
+                        yes = lambda f: "yes" if f else "no"  # noqa: E731
+                        lines.append(f"| {name} {n}x{p} | {dt} | {B} | {yes(unroll)} | {yes(graphs)} | "
+                                     f"{t * 1e6:.1f} | {bound * 1e6:.1f} | {t / bound:.2f} | {bw / 1e9:.0f} | "
+                                     f"{rate / 1e12:.2f} |")
+                        print(lines[-1], flush=True)
     text = "\n".join(lines) + "\n"
     print(text)
     if args.out:

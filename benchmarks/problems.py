@@ -39,6 +39,11 @@ def sparse_response(X: np.ndarray, density: float = 0.01, snr: float = 3.0, seed
     return signal + noise
 
 
+#: XLA:GPU command buffers (CUDA graphs) of XLA's default kinds plus WHILE and CONDITIONAL: the
+#: while loops run as conditional graph nodes.  Measured against XLA's defaults by iteration.py
+#: (``--graphs 0,1``) and run.py (``--gpu-graphs on``); jaxreg keeps the defaults.
+GPU_COMMAND_BUFFERS = "FUSION,CUBLAS,CUBLASLT,CUSTOM_CALL,CUDNN,DYNAMIC_SLICE_FUSION,WHILE,CONDITIONAL"
+
 SIZES = {"wide": (500, 5000), "tall": (20000, 200), "square": (2000, 2000), "logistic": (2000, 1000)}
 
 

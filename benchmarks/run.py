@@ -262,7 +262,15 @@ def main(argv=None):
     ap.add_argument("--block-sizes", default="auto",
                     help="jaxreg block_size values, one row each ('all' = every alpha at once, 'auto' = the "
                          "default); the first is the one the ratios use")
+    ap.add_argument("--gpu-graphs", choices=("on", "off"), default="off",
+                    help="on: compile jaxreg's programs with its while loops as CUDA graphs (command buffers "
+                         "problems.GPU_COMMAND_BUFFERS) instead of XLA's defaults; no effect on a CPU")
     args = ap.parse_args(argv)
+    if args.gpu_graphs == "on":
+        from jaxreg import _precision
+
+        _precision.COMPILER_OPTIONS["xla_gpu_enable_command_buffer"] = P.GPU_COMMAND_BUFFERS
+        _precision._options.cache_clear()
     PEERS.intersection_update(filter(None, args.peers.split(",")))
     BLOCK_SIZES[:] = [None if b == "all" else b if b == "auto" else int(b) for b in args.block_sizes.split(",")]
     rows = []

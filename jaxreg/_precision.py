@@ -19,10 +19,11 @@ import numpy as np
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-#: Options for XLA, passed to every program of jaxreg.  XLA:CPU's older loop-fusion emitters
-#: compile the solvers' programs in 35% to 45% less time than its newer fusion emitters, and the
-#: programs run as fast (the first call of the benchmark paths fell by 1.1 to 2.2 s;
-#: benchmarks/README.md).  Options for one backend are ignored by the others.
+#: Options for XLA, passed to every program of jaxreg; options for one backend are ignored by the
+#: others.  XLA:CPU's older loop-fusion emitters compile the solvers' programs in 35% to 45% less
+#: time than its newer fusion emitters, and the programs run as fast (the first call of the
+#: benchmark paths fell by 1.1 to 2.2 s).  On GPUs, XLA's defaults stay: running the while loops as
+#: CUDA graphs (command buffers of kind WHILE) did not pay on an H100.  Both in benchmarks/README.md.
 COMPILER_OPTIONS: dict[str, Any] = {"xla_cpu_use_fusion_emitters": False}
 
 
@@ -39,13 +40,16 @@ def full_precision(fn: F) -> F:
 
 @functools.cache
 def _options() -> tuple[tuple[str, Any], ...]:
-    """:data:`COMPILER_OPTIONS` where the installed XLA knows them, else none (probed once)."""
-    try:
-        jax.jit(lambda x: x + 1, compiler_options=COMPILER_OPTIONS).lower(np.float32(0)).compile()
-    # an XLA without these options rejects them: compile with its defaults
-    except (jax.errors.JaxRuntimeError, ValueError, TypeError):
-        return ()
-    return tuple(COMPILER_OPTIONS.items())
+    """The items of :data:`COMPILER_OPTIONS` that the installed XLA accepts (each probed once)."""
+    accepted = []
+    for key, value in COMPILER_OPTIONS.items():
+        try:
+            jax.jit(lambda x: x + 1, compiler_options={key: value}).lower(np.float32(0)).compile()
+        # an XLA without this option (or this value) rejects it: compile with its default
+        except (jax.errors.JaxRuntimeError, ValueError, TypeError):
+            continue
+        accepted.append((key, value))
+    return tuple(accepted)
 
 
 class _Compiled:
