@@ -235,14 +235,14 @@ def _path_core(
     n_blocks = -(-A // blk)
     a_pad = jnp.concatenate([alphas, jnp.repeat(alphas[:, -1:], n_blocks * blk - A, axis=1)], axis=1)
     a_blocks = jnp.moveaxis(a_pad.reshape(P, n_blocks, blk), 1, 0)  # (n_blocks, P, blk)
-    su = S.setup(X, y, s, loss, cfg.solver.intercept)  # per path
+    mode = cfg.solver.intercept
+    # one Gram matrix per path for all its blocks (when the solver uses it)
+    gram = S._gram_model(X, y, s, mode, blk) if S.uses_gram(loss, mode, n, p) else None
+    su = S.setup(X, y, s, loss, mode, None if gram is None else gram[0])  # per path
     per_lane = lambda a: jnp.repeat(a, blk, axis=0)  # noqa: E731  (P, ...) -> (P * blk, ...)
     su_l = jax.tree_util.tree_map(per_lane, su)
     s_l = jnp.repeat(s, blk, axis=1)
     base = jax.tree_util.tree_map(per_lane, unit)
-    mode = cfg.solver.intercept
-    # one Gram matrix per path for all its blocks (when the solver uses it)
-    gram = S._gram_model(X, y, s, mode, blk) if S.uses_gram(loss, mode, n, p) else None
     X_low = S.low_design(X, s, mode) if cfg.solver.mixed and gram is None else None  # once per path
     means = S.rmatmul(X, s) if mode == "grad" and gram is None else None  # centers, once per path
 

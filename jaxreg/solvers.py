@@ -101,6 +101,14 @@ def rmatmul(X: Array, G: Array) -> Array:
     return (G.reshape(n, -1).T @ X).T.reshape((X.shape[1],) + G.shape[1:])
 
 
+#: squared loss on a working set of at most this many times ``n_samples`` features is solved on the
+#: set's Gram matrix.  Forming it costs ``n k**2`` per outer iteration, which the ``k**2`` instead
+#: of ``2 n k`` per FISTA step repays only for small ``k``: at ``2 n`` (the earlier bound) the
+#: 256 and 512 buckets of the wide benchmark (n = 500) made its path 18% and its CV 20% slower
+#: (benchmarks/README.md).
+_GRAM_RATIO = 0.25
+
+
 class _Config(NamedTuple):
     """Static configuration of one compiled solver."""
 
@@ -113,6 +121,8 @@ class _Config(NamedTuple):
     unroll: bool = False
     # Working-set solves in float32 for float64 data; see mixed_precision
     mixed: bool = False
+    # squared loss: working sets of at most gram_ratio * n_samples features use their Gram matrix
+    gram_ratio: float = _GRAM_RATIO
 
 
 #: smallest ``tol`` for which float64 data is solved on its working sets in float32 (see
@@ -543,13 +553,21 @@ class Setup(NamedTuple):
     col_norm: Array  # (S, p) weighted norms of the (centered, for squared loss) columns
 
 
-def setup(X: Array, y: Array, s: Array, loss: Loss, mode: str) -> Setup:
-    """Compute :class:`Setup` for sample weights ``s`` of shape ``(n_samples, S)``."""
+def setup(X: Array, y: Array, s: Array, loss: Loss, mode: str, gram: _Gram | None = None) -> Setup:
+    """Compute :class:`Setup` for sample weights ``s`` of shape ``(n_samples, S)``.
+
+    ``gram``: the weighted Gram matrices ``(S, p, p)`` of :func:`_gram_model` (one per weight column)
+    when the caller has them; their diagonals are the squared column norms, which then cost no
+    further pass over ``X``.
+    """
     b_null = _initial_intercept(loss, y, s, mode, loss.n_outputs)
-    # s.T @ X rather than X.T @ s: with one weight column XLA:CPU ran the pair below 6x slower
-    second = (s.T @ (X * X)).T  # (p, S)
-    if mode == "closed":
-        second = second - (s.T @ X).T ** 2
+    if gram is not None:
+        second = jnp.diagonal(gram.G, axis1=1, axis2=2).T  # (p, S), centered as the columns are
+    else:
+        # s.T @ X rather than X.T @ s: with one weight column XLA:CPU ran the pair below 6x slower
+        second = (s.T @ (X * X)).T  # (p, S)
+        if mode == "closed":
+            second = second - (s.T @ X).T ** 2
     col_norm = jnp.sqrt(jnp.maximum(second, 0.0)).T
     return Setup(b_null, tol_scale(loss, y, s, b_null), col_norm)
 
@@ -567,13 +585,17 @@ def _gram_model(Xk: Array, y: Array, s_g: Array, mode: str, blk: int) -> tuple[_
     """
     Xs = s_g.T[:, :, None] * Xk[None]  # (P, n, k)
     G = jnp.einsum("pnk,nl->pkl", Xs, Xk)
-    # row vectors times Xk (not Xk.T times columns): XLA:CPU runs these several times faster
-    q = ((s_g * y[:, None]).T @ Xk).T  # (k, P)
+    # row vectors times Xk (not Xk.T times columns): XLA:CPU runs these several times faster; with
+    # an intercept, q and the column means in one pass over Xk
+    P = s_g.shape[1]
+    rows = s_g * y[:, None] if mode != "closed" else jnp.concatenate([s_g * y[:, None], s_g], axis=1)
+    qm = (rows.T @ Xk).T  # (k, P) or (k, 2P)
+    q = qm[:, :P]
     yy = jnp.sum(s_g * y[:, None] ** 2, axis=0)
     mu = jnp.zeros_like(q)
     ybar = jnp.zeros_like(yy)
     if mode == "closed":
-        mu, ybar = (s_g.T @ Xk).T, y @ s_g
+        mu, ybar = qm[:, P:], y @ s_g
         G = G - jnp.einsum("kp,lp->pkl", mu, mu)
         q = q - mu * ybar
         yy = yy - ybar**2
@@ -599,10 +621,11 @@ def capacities(penalty: Penalty, n_samples: int, n_features: int) -> tuple[int, 
 
     if isinstance(penalty, L2) or not isinstance(penalty, _ElasticNetFamily):
         return (n_features,)  # no sparsity to exploit
-    # Each bucket is one more FISTA in the compiled program: sizes 4x apart instead of 2x took the
-    # wide benchmark's first call from 8.1 s to 5.5 s, its steady state from 0.84 s to 0.92 s
-    # (benchmarks/README.md).
-    return tuple(k for k in (64, 256, 1024, 4096) if 2 * k <= n_features) + (n_features,)
+    # Each bucket is one more FISTA in the compiled program (about 0.7 s of compile time on a CPU).
+    # Sizes 4x apart instead of 2x took the wide benchmark's first call from 8.1 s to 5.5 s; a 512
+    # bucket between 256 and 1024 took the late wide path's solves (200 to 350 nonzeros) off the
+    # 1024 bucket: 16% less time on the wide path, 19% on its CV (benchmarks/README.md).
+    return tuple(k for k in (64, 256, 512, 1024, 4096) if 2 * k <= n_features) + (n_features,)
 
 
 def run(
@@ -634,9 +657,9 @@ def run(
     ``max |v_j| / l1_j`` up to a static capacity (the smallest of ``cfg.capacities`` that holds twice
     the nonzeros), and solves that restricted problem to ``0.5 * tol`` with FISTA, warm-started.
     Squared loss is solved on the working set's weighted Gram matrix when that is cheaper
-    (``k <= 2 n``): then an iteration costs ``k**2`` per lane instead of ``2 n k``.  Under
-    ``cfg.mixed`` (:func:`mixed_precision`) the working-set solves of float64 data run in float32
-    while every check of the whole problem stays in float64.
+    (``k <= n / 4``, ``cfg.gram_ratio``): then an iteration costs ``k**2`` per lane instead of
+    ``2 n k``.  Under ``cfg.mixed`` (:func:`mixed_precision`) the working-set solves of float64
+    data run in float32 while every check of the whole problem stays in float64.
     """
     n, p = X.shape
     B = W0.shape[1]
@@ -688,7 +711,7 @@ def run(
                 mu, ybar = mu_full[idx], ybar_full
             model = _Gram(cast(model.G), cast(model.q), cast(model.yy)) if low else model
             L0 = 1.05 * jnp.repeat(_power(model.G), blk)
-        elif quadratic and k <= 2 * n:
+        elif quadratic and k <= cfg.gram_ratio * n:
             model, mu, ybar = _gram_model(X if idx is None else X[:, idx], y, s_g, mode, blk)
             model = _Gram(cast(model.G), cast(model.q), cast(model.yy))
             L0 = 1.05 * jnp.repeat(_power(model.G), blk)

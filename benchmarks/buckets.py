@@ -1,0 +1,99 @@
+"""Working-set buckets and the Gram-matrix bound, compared side by side in one process.
+
+The solver's static working-set capacities (``jaxreg.solvers.capacities``) and the bound under which
+squared loss is solved on a working set's Gram matrix (``_Config.gram_ratio``) trade compile time
+against steady time.  This script fits one benchmark problem under several settings, compiles each
+once, then times them in interleaved rounds (best of the rounds), so that the drift of a shared
+machine falls on all of them alike.
+
+    python benchmarks/buckets.py wide                   # the default settings against the others
+    python benchmarks/buckets.py cv --rounds 5 --settings "64,256,1024,4096:2" "64,256,512,1024,4096:0.25"
+
+A setting is ``LADDER:RATIO``: the bucket sizes (each kept where twice it fits in the features, as
+``capacities`` does) and the Gram bound as a multiple of ``n_samples``.  Prints one line per setting:
+first call (compile included), best steady time, FISTA iterations summed over the path.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import time
+from pathlib import Path
+
+import jax
+
+jax.config.update("jax_enable_x64", True)
+
+import numpy as np  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).parent))
+import problems as P  # noqa: E402
+
+import jaxreg as jr  # noqa: E402
+from jaxreg import solvers as S  # noqa: E402
+
+_path = importlib.import_module("jaxreg.path")  # the module (jaxreg.path is the function)
+DEFAULTS = ["64,256,512,1024,4096:0.25", "64,256,1024,4096:2", "64,512,1024,4096:0.25", "64,256,512,1024,4096:2"]
+
+
+def parse(setting: str) -> tuple[tuple[int, ...], float]:
+    ladder, ratio = setting.split(":")
+    return tuple(int(k) for k in ladder.split(",")), float(ratio)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("problem", choices=("wide", "tall", "square", "logistic", "cv"))
+    ap.add_argument("--settings", nargs="+", default=DEFAULTS)
+    ap.add_argument("--rounds", type=int, default=4)
+    args = ap.parse_args(argv)
+    settings = [parse(s) for s in args.settings]
+    current = [settings[0]]
+    make_config = _path._path_config
+
+    def patched(*a, **k):  # the path (and CV) configuration, with this setting's buckets and bound
+        cfg = make_config(*a, **k)
+        ladder, ratio = current[0]
+        caps = cfg.solver.capacities
+        if len(caps) > 1:  # a sparse penalty: buckets below all features
+            p = caps[-1]
+            caps = tuple(k for k in ladder if 2 * k <= p) + (p,)
+        return cfg._replace(solver=cfg.solver._replace(capacities=caps, gram_ratio=ratio))
+
+    _path._path_config = patched
+    prob = P.make("wide" if args.problem == "cv" else args.problem)
+    X, y = prob.X, prob.y
+    if args.problem == "logistic":
+        alphas = float(jr.alpha_max(X, y, jr.LogisticLoss())) * np.logspace(0, -3, 50)
+        fit = lambda: jr.path(X, y, jr.LogisticLoss(), alphas=alphas, tol=1e-4)  # noqa: E731
+    else:
+        alphas = np.asarray(jr.path(X, y, alphas=100, eps=1e-3, max_iter=1).alphas)
+        if args.problem == "cv":
+            from sklearn.model_selection import KFold
+
+            fit = lambda: jr.cross_validate(X, y, alphas=alphas, cv=KFold(5), tol=1e-4).path  # noqa: E731
+        else:
+            fit = lambda: jr.path(X, y, alphas=alphas, tol=1e-4)  # noqa: E731
+    first, best, iters = {}, dict.fromkeys(settings, np.inf), {}
+    for s in settings:
+        current[0] = s
+        t0 = time.perf_counter()
+        res = jax.block_until_ready(fit())
+        first[s] = time.perf_counter() - t0
+        iters[s] = int(np.sum(res.n_iter))
+    for _ in range(args.rounds):
+        for s in settings:
+            current[0] = s
+            t0 = time.perf_counter()
+            jax.block_until_ready(fit())
+            best[s] = min(best[s], time.perf_counter() - t0)
+    print(f"{args.problem} {X.shape[0]}x{X.shape[1]}, best of {args.rounds} interleaved rounds")
+    for (ladder, ratio), setting in zip(settings, args.settings):
+        s = (ladder, ratio)
+        print(f"  {setting:30s} first {first[s]:6.2f} s  steady {best[s]:7.3f} s  iterations {iters[s]}")
+
+
+if __name__ == "__main__":
+    main()
