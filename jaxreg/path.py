@@ -246,19 +246,31 @@ def _path_core(
     X_low = S.low_design(X, s, mode) if cfg.solver.mixed and gram is None else None  # once per path
     means = S.rmatmul(X, s) if mode == "grad" and gram is None else None  # centers, once per path
 
-    def block(carry: tuple[Array, Array], a_blk: Array) -> tuple[tuple[Array, Array], _PathOut]:
-        W_last, b_last = carry  # (p, P, K), (P, K)
+    # lanes (P * blk) of (p or n, P * blk, K) -> the last lane of each path (p or n, P, K), and back
+    last = lambda a: a.reshape(a.shape[:1] + (P, blk) + a.shape[2:])[:, :, -1]
+    lanes = lambda a: jnp.repeat(a, blk, axis=1)
+
+    def block(carry: tuple[Array, Array, S.Known], a_blk: Array) -> tuple[tuple[Array, Array, S.Known], _PathOut]:
+        W_last, b_last, known = carry  # (p, P, K), (P, K), products of the last check at them
         pen = dataclasses.replace(base, alpha=a_blk.reshape(-1))
-        W0 = jnp.repeat(W_last, blk, axis=1)
+        W0 = lanes(W_last)
         b0 = jnp.repeat(b_last, blk, axis=0)
+        # the first check of the block starts from the last check's products: no pass over X
+        known0 = S.Known(lanes(known.Z), jnp.repeat(known.b, blk, axis=0), lanes(known.v))
         st = S.run(X, y, s_l, loss, pen, W0, b0, su_l, tol, cfg.solver, groups=P, gram=gram, X_low=X_low,
-                   means=means)
+                   means=means, known=known0)
         out = _PathOut(st.W, st.b, st.n_iter, st.crit, st.status)
         if cfg.warm_start:
-            carry = (st.W.reshape(p, P, blk, K)[:, :, -1], st.b.reshape(P, blk, K)[:, -1])
+            k = st.known
+            carry = (last(st.W), st.b.reshape(P, blk, K)[:, -1],
+                     S.Known(last(k.Z), k.b.reshape(P, blk, K)[:, -1], last(k.v)))  # fmt: skip
         return carry, out
 
-    init = (jnp.zeros((p, P, K), X.dtype), su.b_null)
+    W_init = jnp.zeros((p, P, K), X.dtype)
+    gram1 = None  # the Gram model with one lane per path
+    if gram is not None:
+        gram1 = (S._Gram(gram[0].G, gram[0].q[:, ::blk], gram[0].yy[::blk]),) + gram[1:]
+    init = (W_init, su.b_null, S.known_at(X, y, s, loss, mode, W_init, su.b_null, gram1))
     _, outs = jax.lax.scan(block, init, a_blocks)
 
     def unblock(a: Array, lane_axis: int) -> Array:

@@ -104,8 +104,8 @@ def rmatmul(X: Array, G: Array) -> Array:
 #: squared loss on a working set of at most this many times ``n_samples`` features is solved on the
 #: set's Gram matrix.  Forming it costs ``n k**2`` per outer iteration, which the ``k**2`` instead
 #: of ``2 n k`` per FISTA step repays only for small ``k``: at ``2 n`` (the earlier bound) the
-#: 256 and 512 buckets of the wide benchmark (n = 500) made its path 18% and its CV 20% slower
-#: (benchmarks/README.md).
+#: wide benchmark (n = 500) solved its 256 and 512 buckets on Gram matrices and took 7% longer on
+#: its path, 12% on its CV (``benchmarks/buckets.py``, benchmarks/README.md).
 _GRAM_RATIO = 0.25
 
 
@@ -239,14 +239,31 @@ class _State(NamedTuple):
     overflow: Array  # (B,) bool: a step since the last check was rejected for non-finite values
 
 
+class Known(NamedTuple):
+    """The products of a check at ``(W, b)`` that do not depend on the penalty.
+
+    The image ``Z = X W + b`` (``G W`` on the Gram matrix), the intercept the check settled on, and
+    ``v = X.T (s u)``: two passes over ``X``.  Down a path, the next alpha starts where the last one
+    stopped, so its first check takes them over instead of computing them again.
+    """
+
+    Z: Array
+    b: Array
+    v: Array
+
+
 class Solution(NamedTuple):
-    """Solver output per lane: ``W (p, B, K)``, ``b (B, K)``, ``n_iter``, ``crit``, ``status (B,)``."""
+    """Solver output per lane: ``W (p, B, K)``, ``b (B, K)``, ``n_iter``, ``crit``, ``status (B,)``.
+
+    ``known`` is :class:`Known` at ``(W, b)``: what the last check computed there.
+    """
 
     W: Array
     b: Array
     n_iter: Array
     crit: Array
     status: Array
+    known: Known | None = None
 
 
 def _lane_vmap(fn: Any) -> Any:
@@ -308,8 +325,11 @@ class _Design:
         """``F(x+) - F(y) - <grad, x+ - y>``, to be at most ``L / 2 ||x+ - y||**2``."""
         return Fn - Fy - _dot(gW, dW) - jnp.sum(gb * db, axis=-1)
 
-    def dual(self, W: Array, b: Array, Z: Array, F: Array) -> tuple[Array, Any, Array]:
-        """``v = X.T (s u)`` with ``u = -f'(z)``, ``c -> sum_i s_i f*(-c u_i)``, and ``sum_i s_i u_i``."""
+    def dual(self, W: Array, b: Array, Z: Array, F: Array, v: Array | None = None) -> tuple[Array, Any, Array]:
+        """``v = X.T (s u)`` with ``u = -f'(z)``, ``c -> sum_i s_i f*(-c u_i)``, and ``sum_i s_i u_i``.
+
+        ``v``: the product when it is known already (:class:`Known`).
+        """
         u = -jax.grad(lambda Z_: jnp.sum(self.loss._value(self.y, Z_)))(Z)
         su = self.s[..., None] * u
         s, y, loss = self.s, self.y, self.loss
@@ -330,7 +350,7 @@ class _Design:
                 val = loss._conjugate(y, -c[None, :, None] * u)
                 return jnp.sum(jnp.where(s > 0, s * val, 0.0), axis=0)
 
-        return rmatmul(self.X, su), fconj, jnp.sum(su, axis=0)
+        return (rmatmul(self.X, su) if v is None else v), fconj, jnp.sum(su, axis=0)
 
 
 class _Gram:
@@ -368,22 +388,22 @@ class _Gram:
                An: Array, Ay: Array) -> Array:  # fmt: skip
         return 0.5 * _dot(dW, An - Ay)  # exact for a quadratic, free of cancellation
 
-    def dual(self, W: Array, b: Array, A: Array, F: Array) -> tuple[Array, Any, Array]:
+    def dual(self, W: Array, b: Array, A: Array, F: Array, v: Array | None = None) -> tuple[Array, Any, Array]:
         # residual u: sum_i s_i u_i y_i = yy - q.w and sum_i s_i u_i**2 = 2 F
         uy = self.yy - jnp.sum(self.q * W[..., 0], axis=0)
 
         def fconj(c: Array) -> Array:
             return -c * uy + c**2 * F
 
-        return self.q[..., None] - A, fconj, jnp.zeros_like(b)
+        return (self.q[..., None] - A if v is None else v), fconj, jnp.zeros_like(b)
 
 
 def gap(
     model: Any, penalty: Penalty, W: Array, b: Array, img: Array, F: Array, radius: tuple[Array, Array],
-    mode: str, has_dual: bool = True, L: Array | None = None,
+    mode: str, has_dual: bool = True, L: Array | None = None, v: Array | None = None,
 ) -> tuple[Array, Array]:
-    """Duality gap per lane (see the module docstring) and ``v = -grad`` in ``W``."""
-    v, fconj, u_sum = model.dual(W, b, img, F)
+    """Duality gap per lane (see the module docstring) and ``v = -grad`` in ``W`` (given: not recomputed)."""
+    v, fconj, u_sum = model.dual(W, b, img, F, v)
     if not has_dual:
         step = 1.0 / L
         Wn = jax.vmap(lambda pen, w, st: pen.prox(w, st), in_axes=(0, 1, 0), out_axes=1)(
@@ -572,6 +592,14 @@ def setup(X: Array, y: Array, s: Array, loss: Loss, mode: str, gram: _Gram | Non
     return Setup(b_null, tol_scale(loss, y, s, b_null), col_norm)
 
 
+def known_at(X: Array, y: Array, s: Array, loss: Loss, mode: str, W: Array, b: Array,
+             gram: tuple[_Gram, Array, Array] | None = None) -> Known:  # fmt: skip
+    """:class:`Known` at ``(W, b)`` for the lanes ``s (n, B)``, as the checks of :func:`run` compute it."""
+    full = _Design(X, y, s, loss, mode) if gram is None else gram[0]
+    Z, b = full.forward(W, b)
+    return Known(Z, b, full.dual(W, b, Z, full.value(Z, W))[0])
+
+
 def uses_gram(loss: Loss, mode: str, n_samples: int, n_features: int) -> bool:
     """Whether :func:`run` solves on the whole design's weighted Gram matrix (squared loss, ``n >= p``)."""
     return isinstance(loss, SquaredLoss) and mode != "grad" and n_samples >= n_features
@@ -623,8 +651,9 @@ def capacities(penalty: Penalty, n_samples: int, n_features: int) -> tuple[int, 
         return (n_features,)  # no sparsity to exploit
     # Each bucket is one more FISTA in the compiled program (about 0.7 s of compile time on a CPU).
     # Sizes 4x apart instead of 2x took the wide benchmark's first call from 8.1 s to 5.5 s; a 512
-    # bucket between 256 and 1024 took the late wide path's solves (200 to 350 nonzeros) off the
-    # 1024 bucket: 16% less time on the wide path, 19% on its CV (benchmarks/README.md).
+    # bucket between 256 and 1024 takes the wide path's solves with 170 to 340 nonzeros off the
+    # 1024 bucket: 7% less time on the wide path, 15% on its CV, 0.4 s more compile time
+    # (benchmarks/buckets.py, benchmarks/README.md).
     return tuple(k for k in (64, 256, 512, 1024, 4096) if 2 * k <= n_features) + (n_features,)
 
 
@@ -643,6 +672,7 @@ def run(
     gram: tuple[_Gram, Array, Array] | None = None,
     X_low: tuple[Array, Array] | None = None,
     means: Array | None = None,
+    known: Known | None = None,
 ) -> Solution:
     """Solve the ``B`` lanes: ``s (n, B)``, ``W0 (p, B, K)``, ``b0 (B, K)``, ``su`` fields per lane.
 
@@ -651,6 +681,8 @@ def run(
     where :func:`uses_gram` holds).  ``X_low`` is :func:`low_design` for ``cfg.mixed``, when the caller
     has it already, and ``means`` the weighted column means ``(p, groups)`` of a fitted intercept
     in gradient mode (the centers of the implicitly centered designs, see :class:`_Design`).
+    ``known`` is :class:`Known` at ``(W0, b0)`` when the caller has it (the last check of the alpha
+    before, down a path), so that the first check makes no pass over ``X``.
 
     Working sets: each outer iteration checks the full duality gap and the optimality of every
     feature, takes the features that are nonzero in some lane plus the largest violators
@@ -752,13 +784,14 @@ def run(
             short = jnp.zeros(B, bool)
         return W_new, b_new, n_iter + st.n_iter, jnp.where(short, Status.MAX_ITER, st.status), jnp.any(short)
 
-    def check(W: Array, b: Array, n_iter: Array, done: Array, status: Array, crit: Array):
-        Z, b = full.forward(W, b)
+    def check(W: Array, b: Array, n_iter: Array, done: Array, status: Array, crit: Array,
+              known: Known | None = None):  # fmt: skip
+        Z, b, v = full.forward(W, b) + (None,) if known is None else known
         F = full.value(Z, W)
         if precompute and mode == "closed":
             b = (jnp.repeat(ybar_full, blk) - jnp.sum(jnp.repeat(mu_full, blk, axis=1) * W[..., 0], axis=0))[:, None]
         new_crit, v = gap(full, penalty, W, b, Z, F, (R0, root), mode, loss.has_dual,
-                          jnp.ones(B, dtype))  # fmt: skip
+                          jnp.ones(B, dtype), v)  # fmt: skip
         bad = ~jnp.isfinite(new_crit) | (status == Status.NONFINITE)
         stalled = status == Status.STALLED
         converged = (new_crit <= tol_abs) & ~bad
@@ -774,7 +807,7 @@ def run(
             curv = jnp.ones(B, dtype)
         else:
             curv = jnp.max(jnp.where(s > 0, loss._curvature(y, Z), 0.0), axis=0)
-        return b, done | stop, status, crit, v, curv
+        return b, done | stop, status, crit, v, curv, Z
 
     def choose(W: Array, v: Array, exact: Array) -> tuple[Array, Array]:
         if l1 is None:  # no working sets: all features, in float64 once float32 fell short
@@ -802,6 +835,8 @@ def run(
         curv: Array
         it: Array
         exact: Array  # () bool: a float32 working-set solve fell short (cfg.mixed)
+        Z: Array  # the image and v = X.T (s u) of the last check
+        v: Array
 
     def body(o: Outer) -> Outer:
         tol_in = jnp.where(o.done, jnp.inf, tol_abs)
@@ -816,20 +851,21 @@ def run(
         W, b, n_iter, st_in, short = jax.lax.switch(o.branch, branches, o.W, o.b, o.score, o.curv, o.n_iter)
         # a lane whose inner solve stalled (or overflowed) stops with that status unless it converged
         status = jnp.where(o.done | (st_in < Status.NONFINITE), o.status, st_in)
-        b, done, status, crit, v, curv = check(W, b, n_iter, o.done, status, o.crit)
+        b, done, status, crit, v, curv, Z = check(W, b, n_iter, o.done, status, o.crit)
         # float32 working sets that keep failing the float64 check also hand over to float64
         exact = (o.exact | short | (o.it + 1 >= _MIXED_MAX_OUTER)) if cfg.mixed else o.exact
         score, branch = choose(W, v, exact)
-        return Outer(W, b, n_iter, done, status, crit, score, branch, curv, o.it + 1, exact)
+        return Outer(W, b, n_iter, done, status, crit, score, branch, curv, o.it + 1, exact, Z, v)
 
     n_iter0 = jnp.zeros(B, jnp.int32)
     status0 = jnp.full(B, Status.MAX_ITER, jnp.int32)
-    b, done, status, crit, v, curv = check(W0, b0, n_iter0, jnp.zeros(B, bool), status0, jnp.full(B, jnp.inf, dtype))
+    b, done, status, crit, v, curv, Z = check(W0, b0, n_iter0, jnp.zeros(B, bool), status0,
+                                              jnp.full(B, jnp.inf, dtype), known)  # fmt: skip
     exact = jnp.zeros((), bool)
     score, branch = choose(W0, v, exact)
-    o = Outer(W0, b, n_iter0, done, status, crit, score, branch, curv, jnp.zeros((), jnp.int32), exact)
+    o = Outer(W0, b, n_iter0, done, status, crit, score, branch, curv, jnp.zeros((), jnp.int32), exact, Z, v)
     o = jax.lax.while_loop(lambda o: ~jnp.all(o.done) & (o.it < _MAX_OUTER), body, o)
-    return Solution(o.W, o.b, o.n_iter, o.crit, o.status)
+    return Solution(o.W, o.b, o.n_iter, o.crit, o.status, Known(o.Z, o.b, o.v))
 
 
 _MAX_OUTER = 100
