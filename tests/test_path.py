@@ -172,3 +172,22 @@ def test_path_input_errors(wide):
         jr.path(X, y, block_size=0)
     with pytest.raises(ValueError, match="ridge"):
         jr.path(X, y, penalty=jr.L2())
+
+
+@pytest.mark.parametrize("block_size", [1, 3])
+def test_reported_gaps_are_those_of_the_returned_solutions(wide, block_size):
+    """Each alpha's first check reuses the products of the last check before it (``solvers.Known``).
+
+    Alphas close together make warm starts that pass their first check with no iteration, so there
+    the reported gap comes from the reused products alone: it must be the gap of the returned
+    solution, recomputed from scratch.
+    """
+    X, y = wide
+    a_max = float(jr.alpha_max(X, y))
+    alphas = a_max * np.concatenate([np.geomspace(0.5, 0.05, 6), np.geomspace(0.05, 0.0499, 3)[1:]])
+    res = jr.path(X, y, alphas=alphas, tol=1e-6, block_size=block_size)
+    assert bool(res.converged.all())
+    assert int(np.min(res.n_iter)) == 0  # some alpha was certified by its first check
+    for i, a in enumerate(alphas):
+        ref = numpy_gap(X, y, np.asarray(res.coef[i]), float(res.intercept[i]), a)
+        assert float(res.gap[i]) == pytest.approx(ref, rel=1e-7, abs=1e-14)

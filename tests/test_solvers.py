@@ -1011,3 +1011,46 @@ def test_uncentered_columns_with_a_fitted_intercept(loss_name, dtype):
         obj = lambda c, b: float(np.mean(loss(y, jnp.asarray((Xc @ c + b).squeeze())))) + a * np.abs(c).sum()  # noqa: E731
         slack = 1e-6 if dtype == np.float32 else 1e-12  # float32 objectives, float64 rounding
         assert abs(obj(c1, b1_c) - obj(c0, np.asarray(b0, float).reshape(K))) <= float(g0) + float(g1) + slack
+
+
+@pytest.mark.parametrize("kind", ["design", "gram", "logistic"])
+def test_a_solve_from_known_products_is_the_same_solve(kind):
+    """``run(..., known=known_at(W0, b0))`` skips its first two passes over X and changes nothing else.
+
+    Down a path each alpha's first check takes ``solvers.Known`` from the check before; from the
+    same products the solve must be the same, bit for bit, and its first check must certify a warm
+    start that is already optimal.
+    """
+    from jaxreg import solvers as S
+
+    rng = np.random.default_rng(3)
+    n, p = (120, 30) if kind == "gram" else (40, 120)
+    X = rng.standard_normal((n, p)) + 0.5
+    w = np.zeros(p)
+    w[:4] = [1.5, -2.0, 1.0, 0.5]
+    z = X @ w + 0.3 * rng.standard_normal(n)
+    loss = jr.LogisticLoss() if kind == "logistic" else jr.SquaredLoss()
+    y = (z > np.median(z)).astype(float) if kind == "logistic" else z
+    mode = "grad" if kind == "logistic" else "closed"
+    a_max = float(jr.alpha_max(X, y, loss))
+    warm = jr.path(X, y, loss, alphas=a_max * np.array([0.3, 0.1]), tol=1e-9)
+    Xj, yj = jnp.asarray(X), jnp.asarray(y)
+    s = jnp.full((n, 2), 1.0 / n)
+    W0 = jnp.repeat(jnp.asarray(warm.coef[1])[:, None, None], 2, axis=1)
+    b0 = jnp.repeat(jnp.asarray(warm.intercept[1]).reshape(1, 1), 2, axis=0)
+    pen = jr.L1(jnp.asarray(a_max * np.array([0.1, 0.07])))  # lane 0: W0 is optimal already
+    cfg = S._Config(mode, 5000, 10, S.capacities(jr.L1(), n, p))
+    gram = S._gram_model(Xj, yj, s[:, :1], mode, 2) if S.uses_gram(loss, mode, n, p) else None
+    assert (gram is not None) == (kind == "gram")
+
+    @functools.partial(jax.jit, static_argnames="with_known")
+    def solve(with_known):
+        su = S.setup(Xj, yj, s, loss, mode)
+        known = S.known_at(Xj, yj, s, loss, mode, W0, b0, gram) if with_known else None
+        return S.run(Xj, yj, s, loss, pen, W0, b0, su, jnp.asarray(1e-8), cfg, gram=gram, known=known)
+
+    ref, got = solve(False), solve(True)
+    for name in ("W", "b", "n_iter", "crit", "status"):
+        np.testing.assert_array_equal(getattr(got, name), getattr(ref, name), err_msg=name)
+    assert int(got.n_iter[0]) == 0 and int(got.status[0]) == S.Status.CONVERGED
+    assert int(got.n_iter[1]) > 0 and int(got.status[1]) == S.Status.CONVERGED
