@@ -887,7 +887,7 @@ def _solve_batched(
     tol: Array,
     cfg: _Config,
     B: int,
-) -> _State:
+) -> Solution:
     """Jitted core of :func:`solve`: ``s (n, 1)`` shared by the ``B`` lanes of ``penalty``."""
     n, p = X.shape
     K = loss.n_outputs
@@ -897,7 +897,8 @@ def _solve_batched(
         W0 = jnp.zeros((p, B, K), X.dtype)
     if b0 is None:
         b0 = su.b_null
-    return run(X, y, jnp.broadcast_to(s, (n, B)), loss, penalty, W0, b0, su, tol, cfg)
+    # the last check's products serve only a next alpha down a path: not returned
+    return run(X, y, jnp.broadcast_to(s, (n, B)), loss, penalty, W0, b0, su, tol, cfg)._replace(known=None)
 
 
 def solve(
