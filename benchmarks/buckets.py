@@ -1,17 +1,21 @@
-"""Working-set buckets and the Gram-matrix bound, compared side by side in one process.
+"""Working-set buckets, the Gram-matrix bound and the LLVM level, compared side by side in one process.
 
-The solver's static working-set capacities (``jaxreg.solvers.capacities``) and the bound under which
-squared loss is solved on a working set's Gram matrix (``_Config.gram_ratio``) trade compile time
-against steady time.  This script fits one benchmark problem under several settings, compiles each
-once, then times them in interleaved rounds (best of the rounds), so that the drift of a shared
-machine falls on all of them alike.
+The solver's static working-set capacities (``jaxreg.solvers.capacities``), the bound under which
+squared loss is solved on a working set's Gram matrix (``_Config.gram_ratio``) and the optimization
+level XLA:CPU compiles with (``jaxreg._precision.CPU_COMPILER_OPTIONS``) trade compile time against
+steady time.  This script fits one benchmark problem under several settings, compiles each once,
+then times them in interleaved rounds (best of the rounds), so that the drift of a shared machine
+falls on all of them alike.
 
     python benchmarks/buckets.py wide                   # the default settings against the others
     python benchmarks/buckets.py cv --rounds 5 --settings "64,256,1024,4096:2" "64,256,512,1024,4096:0.25"
 
-A setting is ``LADDER:RATIO``: the bucket sizes (each kept where twice it fits in the features, as
-``capacities`` does) and the Gram bound as a multiple of ``n_samples``.  Prints one line per setting:
-first call (compile included), best steady time, FISTA iterations summed over the path.
+A setting is ``LADDER:RATIO[:LEVEL]``: the bucket sizes (each kept where twice it fits in the
+features, as ``capacities`` does), the Gram bound as a multiple of ``n_samples`` and, optionally,
+``xla_backend_optimization_level`` (jaxreg's own choice when left out).  Prints one line per
+setting: first call (compile included), best steady time, FISTA iterations summed over the path.
+
+    python benchmarks/buckets.py logistic --settings "64,256,512,1024,4096:0.25:3" "64,256,512,1024,4096:0.25:1"
 """
 
 from __future__ import annotations
@@ -26,21 +30,41 @@ import jax
 
 jax.config.update("jax_enable_x64", True)
 
-import numpy as np  # noqa: E402
+import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-import problems as P  # noqa: E402
+import problems as P
 
-import jaxreg as jr  # noqa: E402
-from jaxreg import solvers as S  # noqa: E402
+import jaxreg as jr
+from jaxreg import _precision
 
 _path = importlib.import_module("jaxreg.path")  # the module (jaxreg.path is the function)
-DEFAULTS = ["64,256,512,1024,4096:0.25", "64,256,1024,4096:2", "64,512,1024,4096:0.25", "64,256,512,1024,4096:2"]
+_cv = importlib.import_module("jaxreg.cv")
+DEFAULTS = [
+    "64,256,512,1024,4096:0.25",
+    "64,256,1024,4096:2",
+    "64,512,1024,4096:0.25",
+    "64,256,512,1024,4096:2",
+]
 
 
-def parse(setting: str) -> tuple[tuple[int, ...], float]:
-    ladder, ratio = setting.split(":")
-    return tuple(int(k) for k in ladder.split(",")), float(ratio)
+def parse(setting: str) -> tuple[tuple[int, ...], float, int | None]:
+    ladder, ratio, *level = setting.split(":")
+    return tuple(int(k) for k in ladder.split(",")), float(ratio), int(level[0]) if level else None
+
+
+def programs(level: int | None, problem: str) -> tuple:
+    """The path and CV programs, compiled at ``level`` (``None``: as jaxreg compiles them)."""
+    paths, cv = _precision._Compiled(_path._paths._fn, _path._paths._static), _cv._cv_program
+    if level is None:
+        return paths, cv
+    opts = dict(_precision._options())
+    opts["xla_backend_optimization_level"] = level
+    jit = lambda c: jax.jit(
+        _precision.full_precision(c._fn), static_argnames=c._static, compiler_options=opts
+    )
+    # the CV program calls the path program inside: there it needs the one without options
+    return (paths if problem == "cv" else jit(paths)), jit(cv)
 
 
 def main(argv=None):
@@ -52,10 +76,11 @@ def main(argv=None):
     settings = [parse(s) for s in args.settings]
     current = [settings[0]]
     make_config = _path._path_config
+    compiled = {s: programs(s[2], args.problem) for s in settings}
 
     def patched(*a, **k):  # the path (and CV) configuration, with this setting's buckets and bound
         cfg = make_config(*a, **k)
-        ladder, ratio = current[0]
+        ladder, ratio, _ = current[0]
         caps = cfg.solver.capacities
         if len(caps) > 1:  # a sparse penalty: buckets below all features
             p = caps[-1]
@@ -63,35 +88,39 @@ def main(argv=None):
         return cfg._replace(solver=cfg.solver._replace(capacities=caps, gram_ratio=ratio))
 
     _path._path_config = patched
+
+    def use(s):
+        current[0] = s
+        _path._paths, _cv._cv_program = compiled[s]
+
     prob = P.make("wide" if args.problem == "cv" else args.problem)
     X, y = prob.X, prob.y
     if args.problem == "logistic":
         alphas = float(jr.alpha_max(X, y, jr.LogisticLoss())) * np.logspace(0, -3, 50)
-        fit = lambda: jr.path(X, y, jr.LogisticLoss(), alphas=alphas, tol=1e-4)  # noqa: E731
+        fit = lambda: jr.path(X, y, jr.LogisticLoss(), alphas=alphas, tol=1e-4)
     else:
         alphas = np.asarray(jr.path(X, y, alphas=100, eps=1e-3, max_iter=1).alphas)
         if args.problem == "cv":
             from sklearn.model_selection import KFold
 
-            fit = lambda: jr.cross_validate(X, y, alphas=alphas, cv=KFold(5), tol=1e-4).path  # noqa: E731
+            fit = lambda: jr.cross_validate(X, y, alphas=alphas, cv=KFold(5), tol=1e-4).path
         else:
-            fit = lambda: jr.path(X, y, alphas=alphas, tol=1e-4)  # noqa: E731
+            fit = lambda: jr.path(X, y, alphas=alphas, tol=1e-4)
     first, best, iters = {}, dict.fromkeys(settings, np.inf), {}
     for s in settings:
-        current[0] = s
+        use(s)
         t0 = time.perf_counter()
         res = jax.block_until_ready(fit())
         first[s] = time.perf_counter() - t0
         iters[s] = int(np.sum(res.n_iter))
     for _ in range(args.rounds):
         for s in settings:
-            current[0] = s
+            use(s)
             t0 = time.perf_counter()
             jax.block_until_ready(fit())
             best[s] = min(best[s], time.perf_counter() - t0)
     print(f"{args.problem} {X.shape[0]}x{X.shape[1]}, best of {args.rounds} interleaved rounds")
-    for (ladder, ratio), setting in zip(settings, args.settings):
-        s = (ladder, ratio)
+    for s, setting in zip(settings, args.settings):
         print(f"  {setting:30s} first {first[s]:6.2f} s  steady {best[s]:7.3f} s  iterations {iters[s]}")
 
 

@@ -211,12 +211,14 @@ def test_jit_equals_eager():
 def test_float32_in_float32_out_and_agrees_with_float64(loss_case):
     X, y = data(loss_case.name)
     amax = alpha_max(PENALTY["L1"], loss_case.loss, X, y)
-    # float32 gradients carry errors of ~1e-7 |X| |u|: far below alpha_max the gap cannot certify 1e-6
+    # float32 gradients carry errors of ~1e-7 |X| |u|: far below alpha_max the gap cannot certify 2e-6
     alphas = amax * np.array([0.5, 0.2, 0.05])
     ref = jr.solve(X, y, loss_case.loss, jr.L1(jnp.asarray(alphas)), tol=TOL)
     X32 = X.astype(np.float32)
     y32 = y.astype(np.float32)
-    res = jr.solve(X32, y32, loss_case.loss, jr.L1(jnp.asarray(alphas, jnp.float32)), tol=1e-6)
+    # the smallest tol that float32 resolves with a margin (check_tol_max_iter warns below 10 eps,
+    # 1.2e-6): below it, whether a lane converges or stalls depends on the rounding of the program
+    res = jr.solve(X32, y32, loss_case.loss, jr.L1(jnp.asarray(alphas, jnp.float32)), tol=2e-6)
     for name in ("coef", "intercept", "gap"):
         assert getattr(res, name).dtype == jnp.float32, name
     assert np.all(np.asarray(res.converged))
