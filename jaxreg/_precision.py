@@ -27,9 +27,10 @@ F = TypeVar("F", bound=Callable[..., Any])
 #: CUDA graphs (command buffers of kind WHILE) did not pay on an H100.  Both in benchmarks/README.md.
 COMPILER_OPTIONS: dict[str, Any] = {"xla_cpu_use_fusion_emitters": False}
 
-#: Further options where the default backend is the CPU.  LLVM at optimization level 1 instead of 3
-#: compiles the solvers' programs 10% to 25% faster (0.3 to 1.1 s of the first call), and they run
-#: as fast: L1-logistic faster (benchmarks/README.md).  Level 0 had made them 2.3x slower.
+#: Further options where the default backend is the CPU.  With LLVM at optimization level 1 instead
+#: of 3, the first calls of the benchmark paths took 0.3 to 0.6 s less (7% to 14%) and their steady
+#: times stayed within 4%, but for L1-logistic's, 20% shorter (benchmarks/README.md).  Level 0 had
+#: made the programs 2.3x slower.
 CPU_COMPILER_OPTIONS: dict[str, Any] = {"xla_backend_optimization_level": 1}
 
 
