@@ -178,9 +178,9 @@ def test_path_input_errors(wide):
 def test_reported_gaps_are_those_of_the_returned_solutions(wide, block_size):
     """Each alpha's first check reuses the products of the last check before it (``solvers.Known``).
 
-    Alphas close together make warm starts that pass their first check with no iteration, so there
-    the reported gap comes from the reused products alone: it must be the gap of the returned
-    solution, recomputed from scratch.
+    Alphas close together make warm starts that need no iteration. Whether a reported gap comes
+    from a first check on reused products or from a later one, it must be the gap of the returned
+    solution, recomputed from scratch (``test_solvers`` checks that reuse changes no solve).
     """
     X, y = wide
     a_max = float(jr.alpha_max(X, y))
