@@ -90,7 +90,7 @@ def check_y(y: Any, n_samples: int, dtype: Any, name: str = "y") -> jax.Array:
 def check_sample_weight(sample_weight: Any, n_samples: int, dtype: Any) -> jax.Array:
     """Non-negative finite sample weights, not all zero, normalized to sum to one."""
     if sample_weight is None:
-        return jnp.full((n_samples,), 1.0 / n_samples, dtype)
+        return jnp.asarray(np.full((n_samples,), 1.0 / n_samples, dtype))  # a copy, no compiled op
     sw = check_y(sample_weight, n_samples, dtype, name="sample_weight")
     c = concrete(sw)
     if c is not None:

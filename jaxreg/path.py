@@ -16,6 +16,7 @@ block on a CPU when the solver works on the design, 10 otherwise (:func:`_auto_b
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any, NamedTuple
 
 import jax
@@ -109,8 +110,14 @@ def _unit_lanes(penalty: Penalty, p: int, dtype: Any) -> tuple[Penalty, tuple[in
     shape = penalty.batch_shape
     pen = penalty.broadcast(shape, p, dtype)
     B = int(np.prod(shape, dtype=int))
-    pen = jax.tree_util.tree_map(lambda a: a.reshape((B,) + a.shape[len(shape) :]), pen)
-    return dataclasses.replace(pen, alpha=jnp.ones((B,), dtype)), shape
+
+    def lanes(a: Array) -> Array:  # concrete leaves are reshaped on the host: no compiled op
+        host = V.concrete(a)
+        new = (B,) + a.shape[len(shape) :]
+        return a.reshape(new) if host is None else jnp.asarray(host.reshape(new))
+
+    pen = jax.tree_util.tree_map(lanes, pen)
+    return dataclasses.replace(pen, alpha=jnp.asarray(np.ones((B,), dtype))), shape
 
 
 def alpha_max(
@@ -146,12 +153,13 @@ def alpha_max(
     check_penalty(penalty, X.shape[1])
     unit, shape = _unit_lanes(penalty, X.shape[1], X.dtype)
     mode = S._intercept_mode(loss, fit_intercept)
-    return _alpha_max(X, y, s[:, None], loss, unit, mode, _free_features(unit)).reshape(shape)
+    return _alpha_max(X, y, s, loss, unit, mode, _free_features(unit)).reshape(shape)
 
 
 @compiled(static_argnames=("mode", "free"))
 def _alpha_max(X: Array, y: Array, s: Array, loss: Loss, unit: Penalty, mode: str, free: bool) -> Array:
-    v = _grad_at_null(X, y, s, loss, unit, mode, jnp.asarray(1e-14, X.dtype), free)  # (p, S, K)
+    """``alpha_max`` per lane of ``unit`` for the sample weights ``s (n,)``."""
+    v = _grad_at_null(X, y, s[:, None], loss, unit, mode, jnp.asarray(1e-14, X.dtype), free)  # (p, 1, K)
     B = unit.alpha.shape[0]
     v = jnp.broadcast_to(v, v.shape[:1] + (B,) + v.shape[2:])
     return _critical(unit, v)
@@ -182,11 +190,17 @@ def _resolve_alphas(
     """Alpha grid of shape ``(n_l1, n_alphas)`` (descending) from an int or an explicit array."""
     n_l1 = unit.alpha.shape[0]
     if isinstance(alphas, (int, np.integer)) and not isinstance(alphas, bool):
-        amax = _alpha_max(X, y, s[:, None], loss, unit, mode, _free_features(unit))
-        if not np.all(np.isfinite(np.asarray(amax))):
+        amax = np.asarray(_alpha_max(X, y, s, loss, unit, mode, _free_features(unit)))
+        if not np.all(np.isfinite(amax)):
             raise ValueError("alpha_max is infinite (l1_ratio = 0, ridge): pass an explicit array of alphas")
-        amax = jnp.where(amax > 0, amax, jnp.finfo(X.dtype).eps)
-        return alpha_grid(amax, int(alphas), eps)
+        amax = np.where(amax > 0, amax, np.finfo(amax.dtype).eps)
+        if int(alphas) < 1:
+            raise ValueError(f"n_alphas must be at least 1, got {alphas}")
+        if not 0 < eps < 1:
+            raise ValueError(f"eps must lie in (0, 1), got {eps}")
+        # alpha_grid's values, made on the host (no compiled op): a copy to the device
+        frac = np.logspace(0.0, np.log10(eps), int(alphas))
+        return jnp.asarray((amax[:, None] * frac).astype(amax.dtype))
     a = np.asarray(alphas, dtype=float)
     if a.ndim not in (1, 2) or a.size == 0:
         raise ValueError(f"alphas must be an int or a non-empty 1-D array, got shape {a.shape}")
@@ -508,7 +522,15 @@ def _path_result(
     out: _PathOut, grid: Array, rho: Array | None, loss: Loss, fit_intercept: bool, lead: tuple[int, ...] = ()
 ) -> PathResult:
     """Shape lanes ``lead + grid.shape`` into a :class:`PathResult` (dropping a trivial l1 axis)."""
-    res = S._result(out, lead + grid.shape, loss, fit_intercept)
+    return _shape_path(out, grid, rho, loss.n_outputs, bool(fit_intercept), tuple(lead))
+
+
+@functools.partial(jax.jit, static_argnames=("K", "fit_intercept", "lead"))
+def _shape_path(
+    out: _PathOut, grid: Array, rho: Array | None, K: int, fit_intercept: bool, lead: tuple[int, ...]
+) -> PathResult:
+    """:func:`_path_result` as one compiled program (each reshape on its own would compile one)."""
+    res = S._result(out, lead + grid.shape, K, fit_intercept)
     if rho is None:
         res = jax.tree_util.tree_map(lambda a: a.reshape(lead + a.shape[len(lead) + 1 :]), res)
         grid = grid[0]

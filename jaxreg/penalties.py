@@ -193,10 +193,13 @@ class Penalty:
         for name, nd in self._leaf_ndim.items():
             leaf = getattr(self, name)
             if leaf is None:
-                leaf = jnp.ones(self._default_weight_size(n_features), dtype)
-            leaf = jnp.asarray(leaf, dtype)
+                leaf = np.ones(self._default_weight_size(n_features))
+            host = None if isinstance(leaf, jax.core.Tracer) else np.asarray(leaf)
+            # concrete leaves are shaped on the host: a copy to the device, no compiled op
+            leaf = jnp.asarray(leaf, dtype) if host is None else np.asarray(host, dtype)
             base = leaf.shape[leaf.ndim - nd :]
-            new[name] = jnp.broadcast_to(leaf, tuple(batch_shape) + base)
+            shape = tuple(batch_shape) + base
+            new[name] = jnp.broadcast_to(leaf, shape) if host is None else jnp.asarray(np.broadcast_to(leaf, shape))
         return dataclasses.replace(self, **new)
 
     def _default_weight_size(self, n_features: int) -> int:

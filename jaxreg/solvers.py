@@ -179,6 +179,19 @@ def _intercept_mode(loss: Loss, fit_intercept: bool) -> str:
     return "closed" if loss.closed_form_intercept else "grad"
 
 
+def _start(shape: tuple[int, ...], dtype: Any) -> Array:
+    """A fixed pseudo-random start for power iterations, uniform in ``[-1, 1)``.
+
+    The integer hash of each entry's index (MurmurHash3's finalizer): one elementwise kernel, where
+    ``jax.random`` puts a counter-based generator into every compiled solver.
+    """
+    x = jnp.arange(int(np.prod(shape)), dtype=jnp.uint32).reshape(shape) * jnp.uint32(0x9E3779B9)
+    x = (x ^ (x >> 16)) * jnp.uint32(0x85EBCA6B)
+    x = (x ^ (x >> 13)) * jnp.uint32(0xC2B2AE35)
+    x = x ^ (x >> 16)
+    return (x >> 8).astype(dtype) * (2.0**-23) - 1.0
+
+
 def lipschitz(X: Array, s: Array, mode: str, n_power: int = 10, center: Array | None = None) -> Array:
     """Largest eigenvalue of the weighted Gram matrix of the design, per weight column.
 
@@ -190,8 +203,7 @@ def lipschitz(X: Array, s: Array, mode: str, n_power: int = 10, center: Array | 
     """
     p = X.shape[1]
     extra = 1 if mode == "grad" else 0
-    key = jax.random.PRNGKey(0)
-    v0 = jax.random.normal(key, (p + extra, s.shape[1]), X.dtype)
+    v0 = _start((p + extra, s.shape[1]), X.dtype)
 
     def apply(v: Array) -> Array:
         z = X @ v[:p]
@@ -541,11 +553,15 @@ def fista(
         status=jnp.full(B, Status.MAX_ITER, jnp.int32), W_check=jnp.full_like(W0, jnp.nan),
         b_check=jnp.full_like(b0, jnp.nan), flat=jnp.zeros(B, jnp.int32), overflow=jnp.zeros(B, bool),
     )  # fmt: skip
-    st = check(st)
+
+    def steps(st: _State) -> _State:
+        return jax.lax.fori_loop(0, cfg.check_every, lambda _, x: step(x), st, unroll=cfg.unroll)
 
     def body(st: _State) -> _State:
-        st = jax.lax.fori_loop(0, cfg.check_every, lambda _, x: step(x), st, unroll=cfg.unroll)
-        return check(st)
+        # check, then steps unless every lane is done: the same sequence as a check before the
+        # loop and one after every round of steps, with the check in the program once
+        st = check(st)
+        return jax.lax.cond(jnp.all(st.done), lambda x: x, steps, st)
 
     return jax.lax.while_loop(lambda st: ~jnp.all(st.done), body, st)
 
@@ -633,7 +649,7 @@ def _gram_model(Xk: Array, y: Array, s_g: Array, mode: str, blk: int) -> tuple[_
 
 def _power(G: Array, n_power: int = 10) -> Array:
     """Largest eigenvalue of each symmetric positive semi-definite ``G (P, k, k)``."""
-    v = jax.random.normal(jax.random.PRNGKey(0), G.shape[:2], G.dtype)
+    v = _start(G.shape[:2], G.dtype)
 
     def body(_: int, v: Array) -> Array:
         w = jnp.einsum("pji,pj->pi", G, v)  # symmetric: see _Gram.forward
@@ -982,7 +998,7 @@ def solve(
                   mixed=mixed_precision(X.dtype, tol, X.shape))  # fmt: skip
     # The loop is never differentiated: coef and intercept get the implicit derivative instead.
     st = _solve_batched(*detach((X, y, s[:, None], loss, pen, W0, b0, jnp.asarray(tol, X.dtype))), cfg, B)
-    return differentiable(_result(st, batch_shape, loss, fit_intercept), X, y, s, loss, pen, fit_intercept)
+    return differentiable(_result(st, batch_shape, loss.n_outputs, fit_intercept), X, y, s, loss, pen, fit_intercept)
 
 
 def _warn_ill_posed(penalty: Penalty, shape: tuple[int, int]) -> None:
@@ -1017,8 +1033,8 @@ def prepare_data(X: Any, y: Any, loss: Loss, sample_weight: Any) -> tuple[Array,
     return X, y, s, loss
 
 
-def _result(st: Solution, batch_shape: tuple[int, ...], loss: Loss, fit_intercept: bool) -> Result:
-    K = loss.n_outputs
+def _result(st: Solution, batch_shape: tuple[int, ...], K: int, fit_intercept: bool) -> Result:
+    """Shape the lanes of ``st`` (``K`` outputs per sample) into a :class:`Result` of ``batch_shape``."""
     coef = jnp.moveaxis(st.W, 1, 0)  # (B, p, K)
     b = st.b
     if K == 1:
