@@ -37,6 +37,7 @@ import problems as P
 
 import jaxreg as jr
 from jaxreg import _precision
+from jaxreg import solvers as S
 
 _path = importlib.import_module("jaxreg.path")  # the module (jaxreg.path is the function)
 _cv = importlib.import_module("jaxreg.cv")
@@ -78,16 +79,13 @@ def main(argv=None):
     make_config = _path._path_config
     compiled = {s: programs(s[2], args.problem) for s in settings}
 
-    def patched(*a, **k):  # the path (and CV) configuration, with this setting's buckets and bound
+    def patched(*a, **k):  # the path (and CV) configuration, with this setting's Gram bound
         cfg = make_config(*a, **k)
-        ladder, ratio, _ = current[0]
-        caps = cfg.solver.capacities
-        if len(caps) > 1:  # a sparse penalty: buckets below all features
-            p = caps[-1]
-            caps = tuple(k for k in ladder if 2 * k <= p) + (p,)
-        return cfg._replace(solver=cfg.solver._replace(capacities=caps, gram_ratio=ratio))
+        return cfg._replace(solver=cfg.solver._replace(gram_ratio=current[0][1]))
 
     _path._path_config = patched
+    # and this setting's buckets (path and CV call solvers.capacities through the module)
+    S.capacities = lambda penalty, n, p, _caps=S.capacities: _caps(penalty, n, p, ladder=current[0][0])
 
     def use(s):
         current[0] = s

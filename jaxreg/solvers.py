@@ -659,9 +659,21 @@ def _power(G: Array, n_power: int = 10) -> Array:
     return jnp.sum(v * jnp.einsum("pji,pj->pi", G, v), axis=1)
 
 
-def capacities(penalty: Penalty, n_samples: int, n_features: int) -> tuple[int, ...]:
-    """Static working-set sizes: buckets below ``n_features`` for sparse penalties, then all features."""
-    from .penalties import L2, _ElasticNetFamily
+#: working-set buckets (each kept where twice it fits in the features; see :func:`capacities`)
+LADDER = (64, 256, 512, 1024, 4096)
+
+
+def capacities(penalty: Penalty, n_samples: int, n_features: int, ladder: tuple[int, ...] = LADDER) -> tuple[int, ...]:
+    """Static working-set sizes: buckets below ``n_features`` for sparse penalties, then all features.
+
+    For the lasso (:class:`~jaxreg.L1`) with few samples, the buckets end below all features: a
+    lasso solution has at most ``n_samples`` nonzeros (it is unique for data in general position),
+    so when the largest bucket holds them (with the margin :func:`run` adds) the working set of one
+    lane never outgrows it, and a float32 solve on all features would be dead code in the compiled
+    program.  :func:`run` adds all features back for several lanes (they share the union of their
+    supports), and solves on all features in the data's dtype whatever the buckets cannot hold.
+    """
+    from .penalties import L1, L2, _ElasticNetFamily
 
     if isinstance(penalty, L2) or not isinstance(penalty, _ElasticNetFamily):
         return (n_features,)  # no sparsity to exploit
@@ -670,7 +682,10 @@ def capacities(penalty: Penalty, n_samples: int, n_features: int) -> tuple[int, 
     # bucket between 256 and 1024 takes the wide path's solves with 170 to 340 nonzeros off the
     # 1024 bucket: 7% less time on the wide path, 15% on its CV, 0.4 s more compile time
     # (benchmarks/buckets.py, benchmarks/README.md).
-    return tuple(k for k in (64, 256, 512, 1024, 4096) if 2 * k <= n_features) + (n_features,)
+    buckets = tuple(k for k in ladder if 2 * k <= n_features)
+    if type(penalty) is L1 and buckets and n_samples + max(n_samples // 2, 32) <= buckets[-1]:
+        return buckets
+    return buckets + (n_features,)
 
 
 def run(
@@ -702,8 +717,9 @@ def run(
 
     Working sets: each outer iteration checks the full duality gap and the optimality of every
     feature, takes the features that are nonzero in some lane plus the largest violators
-    ``max |v_j| / l1_j`` up to a static capacity (the smallest of ``cfg.capacities`` that holds twice
-    the nonzeros), and solves that restricted problem to ``0.5 * tol`` with FISTA, warm-started.
+    ``max |v_j| / l1_j`` up to a static capacity (the smallest of ``cfg.capacities`` that holds one
+    and a half times the nonzeros, at least 32 more; all features when none does), and solves that
+    restricted problem to ``0.5 * tol`` with FISTA, warm-started.
     Squared loss is solved on the working set's weighted Gram matrix when that is cheaper
     (``k <= n / 4``, ``cfg.gram_ratio``): then an iteration costs ``k**2`` per lane instead of
     ``2 n k``.  Under ``cfg.mixed`` (:func:`mixed_precision`) the working-set solves of float64
@@ -720,6 +736,8 @@ def run(
     floor = jnp.sqrt(jnp.finfo(dtype).eps) * jnp.max(su.col_norm, axis=1, keepdims=True)
     R0 = (root[:, None] / jnp.maximum(su.col_norm, floor)).T  # (p, B)
     caps = cfg.capacities or (p,)
+    if caps[-1] != p and B > 1:  # the union of the lanes' supports may outgrow the buckets
+        caps = caps + (p,)
     quadratic = isinstance(loss, SquaredLoss) and mode != "grad"
     s_g = s.reshape(n, groups, blk)[:, :, 0]
     # Squared loss with n >= p: one weighted Gram matrix per group replaces X in every later step.
@@ -728,7 +746,7 @@ def run(
         full, mu_full, ybar_full = _gram_model(X, y, s_g, mode, blk) if gram is None else gram
     else:
         full = _Design(X, y, s, loss, mode)
-    l1 = jax.vmap(lambda pen: pen._strengths(p, dtype)[0])(penalty) if len(caps) > 1 else None
+    l1 = jax.vmap(lambda pen: pen._strengths(p, dtype)[0])(penalty) if caps != (p,) else None
     if cfg.mixed and X_low is None and not precompute:  # the Gram model needs no float32 design
         X_low = low_design(X, s, mode)
     # weighted column means per group, for the implicitly centered float64 designs (see _Design)
@@ -835,7 +853,9 @@ def run(
         score = jnp.where(forced, jnp.inf, score)
         nnz = jnp.sum(forced)
         need = nnz + jnp.maximum(nnz // 2, 32)
-        branch = jnp.minimum(jnp.searchsorted(jnp.asarray(caps), need), len(caps) - 1)
+        branch = jnp.searchsorted(jnp.asarray(caps), need)  # len(caps): more than the buckets hold
+        if caps[-1] == p:
+            branch = jnp.minimum(branch, len(caps) - 1)
         branch = jnp.where(exact, len(caps), branch)  # float32 fell short: all features in float64
         return score, branch.astype(jnp.int32)
 
@@ -858,7 +878,7 @@ def run(
         tol_in = jnp.where(o.done, jnp.inf, tol_abs)
         # one branch per capacity; under cfg.mixed they run in float32 and one more, all features in
         # float64, takes the lanes that float32 could not finish
-        plan = [(k, cfg.mixed) for k in caps] + ([(p, False)] if cfg.mixed else [])
+        plan = [(k, cfg.mixed) for k in caps] + ([(p, False)] if cfg.mixed or caps[-1] != p else [])
         branches = [
             functools.partial(lambda k, low, t, W, b, sc, cv, ni: inner(k, low, W, b, sc, cv, t, ni),
                               k, low, tol_in if k == p and not low else 0.5 * tol_in)  # fmt: skip

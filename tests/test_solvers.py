@@ -951,6 +951,37 @@ def test_mixed_precision_with_large_means_converges_in_float64():
         assert abs(P(c1) - P(c0)) <= float(g0) + float(g1) + 1e-12
 
 
+@pytest.mark.parametrize("tol", [1e-5, 1e-6])  # float32 working sets, and float64 throughout
+def test_lasso_buckets_end_below_all_features_and_what_they_miss_is_solved_in_float64(tol, monkeypatch):
+    """With few samples the lasso's buckets stop short of all features (a lasso solution has at most
+    n_samples nonzeros); a working set that outgrows them is solved on all features in float64, and
+    the path meets its tolerance in NumPy as the one with every bucket does."""
+    from test_properties import gap_scale, numpy_gap
+
+    from jaxreg import solvers as S
+
+    assert S.capacities(jr.L1(), 500, 5000) == (64, 256, 512, 1024)
+    assert S.capacities(jr.L1(), 2000, 5000) == (64, 256, 512, 1024, 5000)
+    assert S.capacities(jr.ElasticNet(l1_ratio=0.9), 500, 5000)[-1] == 5000  # more than n nonzeros
+    X, y = _ar1(80, 400)
+    n, p = X.shape
+    assert S.mixed_precision(np.float64, tol, X.shape) == (tol == 1e-5)
+    full = jr.path(X, y, alphas=30, tol=tol)
+    # one bucket of 64, too small for the late path: its working sets go to float64 on all features
+    monkeypatch.setattr(S, "capacities", lambda penalty, n_samples, n_features: (64,))
+    s = np.full(n, 1.0 / n)
+    scale = gap_scale("squared", y, s, True)
+    for block_size in (1, 5):  # one lane; five lanes (with a float32 solve on all features again)
+        res = jr.path(X, y, alphas=np.asarray(full.alphas), tol=tol, block_size=block_size)
+        assert bool(np.all(np.asarray(res.converged)))
+        assert int(np.count_nonzero(res.coef[-1])) > 64  # more than the bucket holds
+        for a, c, b, c0, b0 in zip(*map(np.asarray, (res.alphas, res.coef, res.intercept, full.coef,
+                                                      full.intercept)), strict=True):  # fmt: skip
+            ours, size = numpy_gap("squared", X, y, s, c, b, True, a, 1.0, np.ones(p))
+            assert ours <= tol * scale * (1 + 1e-6) + 1e-12 * size
+            np.testing.assert_allclose(c, c0, atol=1e-2 * np.abs(c0).max() + 1e-8)
+
+
 @pytest.mark.parametrize("case", ["logistic-saturated", "huber-large-mean"])
 def test_mixed_precision_agrees_with_float64_throughout(case, monkeypatch):
     """Where float32 stalls (saturated logistic probabilities) or would lose the residuals (a target
