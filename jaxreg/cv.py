@@ -8,6 +8,7 @@ lanes of the same batched solve and are sharded over the available devices.
 
 from __future__ import annotations
 
+import functools
 import warnings
 from typing import Any, NamedTuple
 
@@ -251,11 +252,17 @@ def cross_validate(
     # Paths: column 0 is the full data, columns 1..F the folds; each repeated per l1_ratio.
     cols = np.concatenate([sw[:, None], (tr_w / tr_w.sum(1, keepdims=True)).T], axis=1)  # (n, F + 1)
     s_paths = jnp.asarray(np.repeat(cols, H, axis=1), X.dtype)  # (n, (F + 1) * H)
-    unit_paths = jax.tree_util.tree_map(lambda a: jnp.tile(a, (F + 1,) + (1,) * (a.ndim - 1)), unit)
-    grid_paths = jnp.tile(grid, (F + 1, 1))
+
+    def tile(a: Array) -> Array:  # concrete leaves are tiled on the host: a copy, no compiled op
+        host, reps = V.concrete(a), (F + 1,) + (1,) * (a.ndim - 1)
+        return jnp.tile(a, reps) if host is None else jnp.asarray(np.tile(host, reps))
+
+    unit_paths = jax.tree_util.tree_map(tile, unit)
+    grid_paths = np.tile(np.asarray(grid), (F + 1, 1))
     if fold_alphas == "scaled":
         factor = np.repeat(np.concatenate([[1.0], 1.0 / tr_w.sum(1)]), H)  # s sums to one
-        grid_paths = grid_paths * jnp.asarray(factor, X.dtype)[:, None]
+        grid_paths = grid_paths * factor[:, None]
+    grid_paths = jnp.asarray(grid_paths.astype(X.dtype))
     tests = jnp.asarray(np.repeat((te_w / te_w.sum(1, keepdims=True)).T, H * A, axis=1), X.dtype)
     n_dev = _path.n_devices_for(devices)
     _path.check_shard(shard)
@@ -266,10 +273,8 @@ def cross_validate(
         X, y, s_paths, loss, unit_paths, grid_paths, jnp.asarray(tol, X.dtype), tests, cfg, scoring, n_dev
     )
     scores = np.asarray(scores).reshape(F, H, A)
-    full = _lanes(out, slice(0, H * A))
-    folds_conv = np.asarray(out.status[H * A :] == S.Status.CONVERGED).reshape(F, H, A)
-    full_path = _path._path_result(full, grid, rho, loss, fit_intercept)
-    return _summarize(scores, grid, rho, scoring, full_path, folds_conv)
+    full_path, folds_conv = _cv_outputs(out, grid, rho, loss.n_outputs, bool(fit_intercept))
+    return _summarize(scores, grid, rho, scoring, full_path, np.asarray(folds_conv).reshape(F, H, A))
 
 
 def _check_folds(loss: Loss, y: np.ndarray, sw: np.ndarray, train: np.ndarray, test: np.ndarray,
@@ -320,6 +325,23 @@ def _lanes(out: _path._PathOut, sl: slice) -> _path._PathOut:
     return _path._PathOut(out.W[:, sl], out.b[sl], out.n_iter[sl], out.crit[sl], out.status[sl])
 
 
+@functools.partial(jax.jit, static_argnames=("K", "fit_intercept"))
+def _cv_outputs(
+    out: _path._PathOut, grid: Array, rho: Array | None, K: int, fit_intercept: bool
+) -> tuple[_path.PathResult, Array]:
+    """The path on all the data (the first ``grid.size`` lanes) and whether each fold's lane converged."""
+    full = _lanes(out, slice(0, grid.size))
+    return _path._shape_path(full, grid, rho, K, fit_intercept, ()), out.status[grid.size :] == S.Status.CONVERGED
+
+
+@functools.partial(jax.jit, static_argnames="lead")
+def _pick(coef: Array, intercept: Array, best: Array, one_se: Array, lead: int) -> tuple[Array, ...]:
+    """Coefficients and intercepts at two flat indices into the ``lead`` leading (grid) axes."""
+    c = coef.reshape((-1,) + coef.shape[lead:])
+    b = intercept.reshape((-1,) + intercept.shape[lead:])
+    return c[best], b[best], c[one_se], b[one_se]
+
+
 def _cv_program_impl(
     X: Array, y: Array, s: Array, loss: Loss, unit: Penalty, grid: Array, tol: Array, tests: Array,
     cfg: Any, scoring: str, n_devices: int,
@@ -358,8 +380,9 @@ def _summarize(
             UserWarning,
             stacklevel=3,
         )
-    coef = full.coef if rho is not None else full.coef[None]
-    intercept = full.intercept if rho is not None else full.intercept[None]
+    A = mean.shape[1]
+    c_min, b_min, c_1se, b_1se = _pick(full.coef, full.intercept, h * A + a if rho is not None else a,
+                                       h * A + a_1se if rho is not None else a_1se, 1 if rho is None else 2)  # fmt: skip
     squeeze = (lambda x: x[0]) if rho is None else (lambda x: x)  # noqa: E731
     return CVResult(
         alphas=full.alphas,
@@ -373,10 +396,10 @@ def _summarize(
         l1_ratio=None if rho is None else float(np.asarray(rho)[h]),
         index_min=int(a) if rho is None else (int(h), int(a)),
         index_1se=a_1se if rho is None else (int(h), a_1se),
-        coef=coef[h, a],
-        intercept=intercept[h, a],
-        coef_1se=coef[h, a_1se],
-        intercept_1se=intercept[h, a_1se],
+        coef=c_min,
+        intercept=b_min,
+        coef_1se=c_1se,
+        intercept_1se=b_1se,
         path=full,
         fold_converged=folds_conv if rho is not None else folds_conv[:, 0],
     )
