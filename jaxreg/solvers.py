@@ -192,14 +192,23 @@ def _start(shape: tuple[int, ...], dtype: Any) -> Array:
     return (x >> 8).astype(dtype) * (2.0**-23) - 1.0
 
 
-def lipschitz(X: Array, s: Array, mode: str, n_power: int = 10, center: Array | None = None) -> Array:
+#: Power iterations for the step size of a working-set solve.  A few give a lower estimate of the
+#: largest eigenvalue, so the first steps are longer; backtracking doubles L where they fail.  With 3
+#: instead of 10, the benchmark paths took 14% fewer FISTA iterations on wide (2340 -> 2010), 24% on
+#: tall, 8% on square and 5% on L1-logistic, besides the products the 7 iterations saved.  A solve
+#: without working sets (dense penalties) keeps 10: it estimates once, and was not measured.
+_N_POWER = 3
+_N_POWER_DENSE = 10
+
+
+def lipschitz(X: Array, s: Array, mode: str, n_power: int = _N_POWER_DENSE, center: Array | None = None) -> Array:
     """Largest eigenvalue of the weighted Gram matrix of the design, per weight column.
 
     ``s`` has shape ``(n_samples, S)``; the design is ``X`` centered with weights ``s`` when the
     intercept is eliminated in closed form, ``[X, 1]`` when it is a free variable, else ``X``;
     ``center (n_features, S)`` replaces ``X`` by ``X - center.T`` (see :class:`_Design`).
-    Power iteration from a fixed random start: a lower bound that converges from below, which the
-    backtracking of the solver corrects.
+    Power iteration from a fixed pseudo-random start: an estimate from below, which the backtracking
+    of the solver corrects (see :data:`_N_POWER`).
     """
     p = X.shape[1]
     extra = 1 if mode == "grad" else 0
@@ -647,7 +656,7 @@ def _gram_model(Xk: Array, y: Array, s_g: Array, mode: str, blk: int) -> tuple[_
     return _Gram(G, lanes(q, 1), lanes(yy, 0)), mu, ybar
 
 
-def _power(G: Array, n_power: int = 10) -> Array:
+def _power(G: Array, n_power: int = _N_POWER_DENSE) -> Array:
     """Largest eigenvalue of each symmetric positive semi-definite ``G (P, k, k)``."""
     v = _start(G.shape[:2], G.dtype)
 
@@ -747,6 +756,7 @@ def run(
     else:
         full = _Design(X, y, s, loss, mode)
     l1 = jax.vmap(lambda pen: pen._strengths(p, dtype)[0])(penalty) if caps != (p,) else None
+    n_power = _N_POWER if caps != (p,) else _N_POWER_DENSE
     if cfg.mixed and X_low is None and not precompute:  # the Gram model needs no float32 design
         X_low = low_design(X, s, mode)
     # weighted column means per group, for the implicitly centered float64 designs (see _Design)
@@ -776,24 +786,24 @@ def run(
                 model = _Gram(full.G[:, idx][:, :, idx], full.q[idx], full.yy)
                 mu, ybar = mu_full[idx], ybar_full
             model = _Gram(cast(model.G), cast(model.q), cast(model.yy)) if low else model
-            L0 = 1.05 * jnp.repeat(_power(model.G), blk)
+            L0 = 1.05 * jnp.repeat(_power(model.G, n_power), blk)
         elif quadratic and k <= cfg.gram_ratio * n:
             model, mu, ybar = _gram_model(X if idx is None else X[:, idx], y, s_g, mode, blk)
             model = _Gram(cast(model.G), cast(model.q), cast(model.yy))
-            L0 = 1.05 * jnp.repeat(_power(model.G), blk)
+            L0 = 1.05 * jnp.repeat(_power(model.G, n_power), blk)
         elif low:  # explicitly centered float32 columns (low_design)
             Xk, c = X_low if idx is None else (X_low[0][:, idx], X_low[1][idx])
             center = jnp.broadcast_to(c[:, None], (k, B))
             if mode != "none" and loss.of_residual:
                 y_off = jnp.sum(s[:, 0] * y)
             model = _Design(Xk, cast(y - y_off), cast(s), cast(loss), mode)
-            L0 = 1.05 * jnp.repeat(lipschitz(Xk, cast(s_g), mode), blk) * cast(curv)
+            L0 = 1.05 * jnp.repeat(lipschitz(Xk, cast(s_g), mode, n_power), blk) * cast(curv)
         else:  # float64, implicitly centered where the intercept is a free variable
             Xk = X if idx is None else X[:, idx]
             mk = None if means is None else (means if idx is None else means[idx])
             center = jnp.zeros((k, B), dtype) if mk is None else jnp.repeat(mk, blk, axis=1)
             model = _Design(Xk, y, s, loss, mode, None if mk is None else center)
-            L0 = 1.05 * jnp.repeat(lipschitz(Xk, s_g, mode, center=mk), blk) * curv
+            L0 = 1.05 * jnp.repeat(lipschitz(Xk, s_g, mode, n_power, center=mk), blk) * curv
         L0 = jnp.maximum(L0, jnp.finfo(wdt).tiny)
         # the intercept's own curvature bound is curv (the weights sum to one)
         kappa = jnp.clip(1.05 * cast(curv) / L0, jnp.finfo(wdt).eps, 1.0) if mode == "grad" else None
