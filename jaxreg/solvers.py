@@ -342,9 +342,13 @@ class _Design:
         slack = 32 * eps * (jnp.sum(jnp.abs(Gz * Zy), axis=(0, 2)) + jnp.abs(Fy))
         return Fy, self._rmatmul(Gz), jnp.sum(Gz, axis=0), slack
 
-    def excess(self, Fn: Array, Fy: Array, gW: Array, gb: Array, dW: Array, db: Array, *_: Array) -> Array:
+    def excess_pair(self, gW: Array, dW: Array, An: Array, Ay: Array) -> tuple[Array, Array]:
+        """The two ``(p, B, K)`` arrays whose per-lane inner product :meth:`excess` takes."""
+        return gW, dW
+
+    def excess(self, Fn: Array, Fy: Array, inner: Array, gb: Array, db: Array) -> Array:
         """``F(x+) - F(y) - <grad, x+ - y>``, to be at most ``L / 2 ||x+ - y||**2``."""
-        return Fn - Fy - _dot(gW, dW) - jnp.sum(gb * db, axis=-1)
+        return Fn - Fy - inner - jnp.sum(gb * db, axis=-1)
 
     def dual(self, W: Array, b: Array, Z: Array, F: Array, v: Array | None = None) -> tuple[Array, Any, Array]:
         """``v = X.T (s u)`` with ``u = -f'(z)``, ``c -> sum_i s_i f*(-c u_i)``, and ``sum_i s_i u_i``.
@@ -405,9 +409,11 @@ class _Gram:
         B = Wy.shape[1]
         return Fy, Ay - self.q[..., None], jnp.zeros((B, 1), Ay.dtype), 32 * eps * (jnp.abs(Fy) + self.yy)
 
-    def excess(self, Fn: Array, Fy: Array, gW: Array, gb: Array, dW: Array, db: Array,
-               An: Array, Ay: Array) -> Array:  # fmt: skip
-        return 0.5 * _dot(dW, An - Ay)  # exact for a quadratic, free of cancellation
+    def excess_pair(self, gW: Array, dW: Array, An: Array, Ay: Array) -> tuple[Array, Array]:
+        return dW, An - Ay
+
+    def excess(self, Fn: Array, Fy: Array, inner: Array, gb: Array, db: Array) -> Array:
+        return 0.5 * inner  # <dW, G dW> / 2: exact for a quadratic, free of cancellation
 
     def dual(self, W: Array, b: Array, A: Array, F: Array, v: Array | None = None) -> tuple[Array, Any, Array]:
         # residual u: sum_i s_i u_i y_i = yy - q.w and sum_i s_i u_i**2 = 2 F
@@ -516,16 +522,22 @@ def fista(
         imgn, bn = model.forward(Wn, bn)
         Fn = model.value(imgn, Wn)
         dW, db = Wn - st.Wy, bn - st.by
-        quad = _dot(dW, dW) + (kappa * jnp.sum(db * db, axis=-1) if mode == "grad" else 0.0)
-        excess = model.excess(Fn, Fy, gW, gb, dW, db, imgn, st.imgy)
-        finite = jnp.isfinite(Fn) & jnp.all(jnp.isfinite(Wn), axis=(0, 2))
+        ga, gb_ = model.excess_pair(gW, dW, imgn, st.imgy)
+        if dW.shape[1] == 1:  # one lane: each reduction fuses with the products it reads
+            dots = (_dot(dW, dW), _dot(ga, gb_), _dot(st.Wy - Wn, Wn - st.W))
+        else:  # several: one reduction of the stacked products (square path, 10 lanes: 20% faster)
+            dots = jnp.sum(jnp.stack([dW * dW, ga * gb_, (st.Wy - Wn) * (Wn - st.W)]), axis=(1, 3))
+        quad = dots[0] + (kappa * jnp.sum(db * db, axis=-1) if mode == "grad" else 0.0)
+        excess = model.excess(Fn, Fy, dots[1], gb, db)
+        # Wy is finite (an accepted point), so a non-finite entry of Wn makes quad non-finite
+        finite = jnp.isfinite(Fn) & jnp.isfinite(quad)
         ok = finite & (excess <= 0.5 * st.L * quad + slack)
         accept = active & ok
 
         t_next = 0.5 * (1.0 + jnp.sqrt(1.0 + 4.0 * st.t**2))
         beta = (st.t - 1.0) / t_next
         # Gradient-based adaptive restart (O'Donoghue & Candes, 2015).
-        restart = _dot(st.Wy - Wn, Wn - st.W) + kappa * jnp.sum((st.by - bn) * (bn - st.b), axis=-1) > 0
+        restart = dots[2] + kappa * jnp.sum((st.by - bn) * (bn - st.b), axis=-1) > 0
         beta = jnp.where(restart, 0.0, beta)
         t_next = jnp.where(restart, 1.0, t_next)
 
