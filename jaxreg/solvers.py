@@ -646,14 +646,21 @@ def uses_gram(loss: Loss, mode: str, n_samples: int, n_features: int) -> bool:
     return isinstance(loss, SquaredLoss) and mode != "grad" and n_samples >= n_features
 
 
-def _gram_model(Xk: Array, y: Array, s_g: Array, mode: str, blk: int) -> tuple[_Gram, Array, Array]:
+def _gram_model(
+    Xk: Array, y: Array, s_g: Array, mode: str, blk: int, xtx: Array | None = None
+) -> tuple[_Gram, Array, Array]:
     """Gram model of the columns ``Xk (n, k)`` for weight columns ``s_g (n, P)``; lanes repeat ``blk``.
 
-    Returns the model, the weighted column means ``mu (k, P)`` and means ``ybar (P,)`` (zeros without
-    intercept), from which the intercept is ``ybar - mu.w``.
+    ``xtx``: ``Xk.T @ Xk`` when the caller has it and every weight column is uniform (then the
+    weighted Gram matrices are its multiples).  Returns the model, the weighted column means
+    ``mu (k, P)`` and means ``ybar (P,)`` (zeros without intercept), from which the intercept is
+    ``ybar - mu.w``.
     """
-    Xs = s_g.T[:, :, None] * Xk[None]  # (P, n, k)
-    G = jnp.einsum("pnk,nl->pkl", Xs, Xk)
+    if xtx is None:
+        Xs = s_g.T[:, :, None] * Xk[None]  # (P, n, k)
+        G = jnp.einsum("pnk,nl->pkl", Xs, Xk)
+    else:
+        G = s_g[0][:, None, None] * xtx[None]
     # row vectors times Xk (not Xk.T times columns): XLA:CPU runs these several times faster; with
     # an intercept, q and the column means in one pass over Xk
     P = s_g.shape[1]

@@ -191,3 +191,24 @@ def test_reported_gaps_are_those_of_the_returned_solutions(wide, block_size):
     for i, a in enumerate(alphas):
         ref = numpy_gap(X, y, np.asarray(res.coef[i]), float(res.intercept[i]), a)
         assert float(res.gap[i]) == pytest.approx(ref, rel=1e-7, abs=1e-14)
+
+
+def test_a_tall_numpy_design_gets_its_gram_matrix_from_numpy_and_the_same_path():
+    """On a CPU, ``X.T @ X`` of a NumPy design with ``n >= 10 p`` comes from NumPy's symmetric product;
+    the path is the one of the compiled program's own Gram matrix (a JAX array as input)."""
+    import importlib
+
+    path_mod = importlib.import_module("jaxreg.path")  # the module (jaxreg.path is the function)
+    X, y = toeplitz_problem(400, 30)
+    xtx = path_mod._host_gram(X, np.float64)
+    np.testing.assert_allclose(np.asarray(xtx), X.T @ X, rtol=1e-12)
+    assert path_mod._host_gram(jnp.asarray(X), np.float64) is None  # already on the device
+    assert path_mod._host_gram(X[:200], np.float64) is None  # n < 10 p: XLA's product is as fast
+    host = jr.path(X, y, alphas=30, tol=1e-8)
+    device = jr.path(jnp.asarray(X), y, alphas=host.alphas, tol=1e-8)
+    assert bool(np.all(np.asarray(host.converged))) and bool(np.all(np.asarray(device.converged)))
+    for a, c0, b0, c1, b1, g0, g1 in zip(*map(np.asarray, (host.alphas, host.coef, host.intercept, device.coef,
+                                                           device.intercept, host.gap, device.gap)), strict=True):  # fmt: skip
+        P0, P1 = lasso_objective(X, y, c0, b0, a), lasso_objective(X, y, c1, b1, a)
+        assert abs(P0 - P1) <= g0 + g1 + 1e-12
+    np.testing.assert_allclose(host.coef, device.coef, atol=1e-5)
