@@ -168,7 +168,8 @@ def _alpha_max(X: Array, y: Array, s: Array, loss: Loss, unit: Penalty, mode: st
 def alpha_grid(a_max: ArrayLike, n_alphas: int = 100, eps: float = 1e-3) -> Array:
     """``n_alphas`` values from ``a_max`` down to ``eps * a_max``, evenly spaced in log scale.
 
-    ``a_max`` may carry leading axes (one grid per entry).
+    ``a_max`` may carry leading axes (one grid per entry).  A concrete ``a_max`` gets its grid made on
+    the host (a copy to the device, no compiled op); a traced one, under ``jit``, in the program.
 
     Example:
       >>> import jaxreg as jr
@@ -180,6 +181,9 @@ def alpha_grid(a_max: ArrayLike, n_alphas: int = 100, eps: float = 1e-3) -> Arra
         raise ValueError(f"n_alphas must be at least 1, got {n_alphas}")
     if not 0 < eps < 1:
         raise ValueError(f"eps must lie in (0, 1), got {eps}")
+    host = V.concrete(a_max)
+    if host is not None:
+        return jnp.asarray((host[..., None] * np.logspace(0.0, np.log10(eps), n_alphas)).astype(host.dtype))
     frac = jnp.logspace(0.0, np.log10(eps), n_alphas, dtype=a_max.dtype)
     return a_max[..., None] * frac
 
@@ -193,14 +197,7 @@ def _resolve_alphas(
         amax = np.asarray(_alpha_max(X, y, s, loss, unit, mode, _free_features(unit)))
         if not np.all(np.isfinite(amax)):
             raise ValueError("alpha_max is infinite (l1_ratio = 0, ridge): pass an explicit array of alphas")
-        amax = np.where(amax > 0, amax, np.finfo(amax.dtype).eps)
-        if int(alphas) < 1:
-            raise ValueError(f"n_alphas must be at least 1, got {alphas}")
-        if not 0 < eps < 1:
-            raise ValueError(f"eps must lie in (0, 1), got {eps}")
-        # alpha_grid's values, made on the host (no compiled op): a copy to the device
-        frac = np.logspace(0.0, np.log10(eps), int(alphas))
-        return jnp.asarray((amax[:, None] * frac).astype(amax.dtype))
+        return alpha_grid(np.where(amax > 0, amax, np.finfo(amax.dtype).eps), int(alphas), eps)
     a = np.asarray(alphas, dtype=float)
     if a.ndim not in (1, 2) or a.size == 0:
         raise ValueError(f"alphas must be an int or a non-empty 1-D array, got shape {a.shape}")
