@@ -177,6 +177,7 @@ def alpha_grid(a_max: ArrayLike, n_alphas: int = 100, eps: float = 1e-3) -> Arra
       [1.0, 0.1, 0.01]
     """
     a_max = jnp.asarray(a_max)
+    a_max = a_max.astype(V.float_dtype(a_max))  # an int alpha_max gets a floating grid
     if n_alphas < 1:
         raise ValueError(f"n_alphas must be at least 1, got {n_alphas}")
     if not 0 < eps < 1:

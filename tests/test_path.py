@@ -212,3 +212,18 @@ def test_a_tall_numpy_design_gets_its_gram_matrix_from_numpy_and_the_same_path()
         P0, P1 = lasso_objective(X, y, c0, b0, a), lasso_objective(X, y, c1, b1, a)
         assert abs(P0 - P1) <= g0 + g1 + 1e-12
     np.testing.assert_allclose(host.coef, device.coef, atol=1e-5)
+
+
+def test_alpha_grid_on_the_host_and_under_jit():
+    """A concrete alpha_max gets its grid on the host, a traced one in the program: the same values,
+    floating for an int alpha_max."""
+    import jax
+
+    host = jr.alpha_grid(2, 4, eps=1e-3)
+    assert jnp.issubdtype(host.dtype, jnp.floating)
+    np.testing.assert_allclose(host, 2 * np.logspace(0, -3, 4), rtol=1e-12)
+    np.testing.assert_allclose(jax.jit(lambda a: jr.alpha_grid(a, 4, eps=1e-3))(2.0), host, rtol=1e-12)
+    with pytest.raises(ValueError, match="n_alphas"):
+        jr.alpha_grid(1.0, 0)
+    with pytest.raises(ValueError, match="eps"):
+        jr.alpha_grid(1.0, 5, eps=1.0)
