@@ -1117,3 +1117,30 @@ def test_a_solve_from_known_products_is_the_same_solve(kind):
         np.testing.assert_array_equal(getattr(got, name), getattr(ref, name), err_msg=name)
     assert int(got.n_iter[0]) == 0 and int(got.status[0]) == S.Status.CONVERGED
     assert int(got.n_iter[1]) > 0 and int(got.status[1]) == S.Status.CONVERGED
+
+
+# -- how the programs are compiled -----------------------------------------------------------------
+
+
+def test_cpu_programs_keep_each_sum_one_kernel(monkeypatch):
+    """On a CPU, jaxreg's programs compile without XLA's tree_reduction_rewriter; a user's XLA_FLAGS
+    that disable other passes still hold for them."""
+    from jaxreg import _precision
+
+    x = jnp.ones(1000, jnp.float32)
+    sumsq = lambda v: jnp.sum(v * v)  # noqa: E731
+    plain = jax.jit(sumsq).lower(x).compile().as_text()
+    ours = _precision.compiled()(sumsq).lower(x).compile().as_text()
+    cpu = jax.default_backend() == "cpu"
+    assert ("reduce-window" in plain) == cpu  # what XLA:CPU does by default
+    assert "reduce-window" not in ours
+    assert float(_precision.compiled()(sumsq)(x)) == 1000.0
+
+    monkeypatch.setenv("XLA_FLAGS", "--xla_disable_hlo_passes=while-loop-unroller")
+    _precision._options.cache_clear()
+    try:
+        passes = dict(_precision._options()).get("xla_disable_hlo_passes", "")
+    finally:
+        monkeypatch.undo()
+        _precision._options.cache_clear()
+    assert ("while-loop-unroller" in passes) == cpu and ("tree_reduction_rewriter" in passes) == cpu
