@@ -1128,7 +1128,7 @@ def test_cpu_programs_keep_each_sum_one_kernel(monkeypatch):
     from jaxreg import _precision
 
     x = jnp.ones(1000, jnp.float32)
-    sumsq = lambda v: jnp.sum(v * v)  # noqa: E731
+    sumsq = lambda v: jnp.sum(v * v)
     plain = jax.jit(sumsq).lower(x).compile().as_text()
     ours = _precision.compiled()(sumsq).lower(x).compile().as_text()
     cpu = jax.default_backend() == "cpu"
