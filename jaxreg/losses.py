@@ -5,8 +5,9 @@ A loss ``f(y, z)`` is evaluated per sample and returned unreduced; the objective
 
 * ``conjugate(y, v)``: the convex conjugate of ``z -> f(y, z)`` (``inf`` outside its domain), used for
   duality gaps;
-* ``curvature(y, z)``: an upper bound on the second derivative in ``z`` (constant for all but Poisson),
-  used for step sizes;
+* ``curvature(y, z)``: an upper bound on the second derivative in ``z`` (constant for all but Poisson);
+  the solvers take their step sizes from the second derivative at the current iterate (the private
+  ``_local_curvature``, the bound for a loss that does not define it), with 1e-3 of the bound as floor;
 * ``intercept_only(y, s)``: the optimal intercept of the model with ``w = 0``, used for ``alpha_max``
   and as the solver's starting point;
 * ``check_target(y)``: validation of the targets (raises ``ValueError``).
@@ -87,6 +88,14 @@ class Loss:
     def _curvature(self, y: Array, z: Array) -> Array:
         return self.curvature(y[:, None], z[..., 0])
 
+    def _local_curvature(self, y: Array, z: Array) -> Array:
+        """The second derivative ``f''(y_i, z_i)`` itself ``(n, B)`` where a loss knows it, else the bound.
+
+        The solvers weight the samples with it to estimate the curvature of the smooth part at the
+        current iterate (see :func:`jaxreg.solvers.run`).
+        """
+        return self._curvature(y, z)
+
 
 @_pytree_dataclass
 class SquaredLoss(Loss):
@@ -140,6 +149,9 @@ class LogisticLoss(Loss):
 
     def curvature(self, y: ArrayLike, z: ArrayLike) -> Array:
         return jnp.full_like(jnp.asarray(z), 0.25)
+
+    def _local_curvature(self, y: Array, z: Array) -> Array:
+        return jax.nn.sigmoid(z[..., 0]) * jax.nn.sigmoid(-z[..., 0])  # p (1 - p), without cancellation
 
     def intercept_only(self, y: ArrayLike, s: ArrayLike) -> Array:
         m = jnp.sum(s * y)
@@ -226,6 +238,9 @@ class HuberLoss(Loss):
     def curvature(self, y: ArrayLike, z: ArrayLike) -> Array:
         return jnp.ones_like(jnp.asarray(z))
 
+    def _local_curvature(self, y: Array, z: Array) -> Array:
+        return (jnp.abs(y[:, None] - z[..., 0]) <= self.delta).astype(z.dtype)
+
     def intercept_only(self, y: ArrayLike, s: ArrayLike) -> Array:
         # Weighted Huber location: bisection on the monotone derivative.
         y = jnp.asarray(y)
@@ -280,6 +295,11 @@ class MultinomialLoss(Loss):
 
     def curvature(self, y: ArrayLike, z: ArrayLike) -> Array:
         return jnp.full(jnp.shape(z)[:-1], 0.5, jnp.asarray(z).dtype)
+
+    def _local_curvature(self, y: Array, z: Array) -> Array:
+        # the Hessian diag(p) - p p.T has row sums of absolute values 2 p_k (1 - p_k) (Gershgorin)
+        p = jax.nn.softmax(z, axis=-1)
+        return jnp.minimum(jnp.max(2.0 * p * (1.0 - p), axis=-1), 0.5)
 
     def intercept_only(self, y: ArrayLike, s: ArrayLike) -> Array:
         freq = jnp.sum(s[:, None] * jax.nn.one_hot(y, self.n_outputs, dtype=s.dtype), axis=0)

@@ -148,6 +148,27 @@ def test_curvature_bounds_the_second_derivative(case):
     assert np.max(np.asarray(out["top_hessian"]) / np.asarray(out["curvature"])) >= 0.6
 
 
+@pytest.mark.parametrize("case", LOSSES, ids=str)
+def test_local_curvature_is_the_second_derivative_below_the_bound(case):
+    """What the solvers weight the samples with for their step sizes: ``f''`` itself (the largest
+    eigenvalue of the Hessian, bounded from above for multinomial), never above the global bound."""
+    loss = loss_of(case)
+    for spread in (0.5, 3.0, 10.0):
+        y, z = sample(case, seed=7, spread=spread)
+        out = bundle(loss, jnp.asarray(y), jnp.asarray(z))
+        z3 = jnp.asarray(z).reshape(len(y), 1, -1)  # (n, lanes, outputs) as the solvers hold it
+        local = np.asarray(loss._local_curvature(jnp.asarray(y), z3))[:, 0]
+        top, bound = np.asarray(out["top_hessian"]), np.asarray(out["curvature"])
+        assert np.all(local <= bound + 1e-12)
+        if case.name == "multinomial":
+            assert np.all(local >= top - 1e-12)
+            assert np.median(local / bound) < (0.5 if spread == 10.0 else 1.0)  # below the bound
+        elif case.name == "huber":  # 1 or 0: the second derivative off the two kinks
+            np.testing.assert_array_equal(local, top)
+        else:
+            np.testing.assert_allclose(local, top, rtol=1e-12, atol=1e-14)
+
+
 @pytest.mark.parametrize("case", [c for c in LOSSES if c.name != "poisson"], ids=str)
 def test_constant_curvature_is_a_lipschitz_constant_of_the_derivative(case):
     loss = loss_of(case)
