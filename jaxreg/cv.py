@@ -269,9 +269,12 @@ def cross_validate(
     if shard == "rows":
         X, y, s_paths, tests = _path.shard_rows(n_dev, X, y, s_paths, tests)
         n_dev = 1
-    out, scores = _cv_program(
-        X, y, s_paths, loss, unit_paths, grid_paths, jnp.asarray(tol, X.dtype), tests, cfg, scoring, n_dev
-    )
+    tol_ = jnp.asarray(tol, X.dtype)
+    out, scores = S.with_fallback(
+        lambda fb: _cv_program(X, y, s_paths, loss, unit_paths, grid_paths, tol_, tests, _path._fallback(cfg, fb),
+                               scoring, n_dev),
+        cfg.solver, (X, y, s_paths, unit_paths, grid_paths, penalty), lambda o: o[0].status,
+    )  # fmt: skip
     scores = np.asarray(scores).reshape(F, H, A)
     full_path, folds_conv = _cv_outputs(out, grid, rho, loss.n_outputs, bool(fit_intercept))
     return _summarize(scores, grid, rho, scoring, full_path, np.asarray(folds_conv).reshape(F, H, A))

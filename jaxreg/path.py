@@ -488,8 +488,16 @@ def path(
         n_dev = 1
     elif sample_weight is None and S.uses_gram(loss, mode, *X.shape):
         xtx = _host_gram(X_in, X.dtype)
-    out = _paths(X, y, s_paths, loss, unit, grid, jnp.asarray(tol, X.dtype), cfg, n_dev, xtx)
+    tol_ = jnp.asarray(tol, X.dtype)
+    out = S.with_fallback(
+        lambda fb: _paths(X, y, s_paths, loss, unit, grid, tol_, _fallback(cfg, fb), n_dev, xtx),
+        cfg.solver, (X, y, s_paths, unit, grid, penalty), lambda out: out.status,
+    )
     return _path_result(out, grid, rho, loss, fit_intercept)
+
+
+def _fallback(cfg: _PathCfg, fallback: bool) -> _PathCfg:
+    return cfg._replace(solver=cfg.solver._replace(fallback=fallback))
 
 
 def _host_gram(X: Any, dtype: Any) -> Array | None:

@@ -955,24 +955,38 @@ def test_mixed_precision_with_large_means_converges_in_float64():
 def test_lasso_buckets_end_below_all_features_and_what_they_miss_is_solved_in_float64(tol, monkeypatch):
     """With few samples the lasso's buckets stop short of all features (a lasso solution has at most
     n_samples nonzeros); a working set that outgrows them is solved on all features in float64, and
-    the path meets its tolerance in NumPy as the one with every bucket does."""
+    the path meets its tolerance in NumPy as the one with every bucket does.  Under mixed precision
+    the program holds no float64 solve at first: the path is solved again with it only when some lane
+    needed it."""
+    import importlib
+
     from test_properties import gap_scale, numpy_gap
 
     from jaxreg import solvers as S
+
+    programs = importlib.import_module("jaxreg.path")._paths
+    compiles = lambda run: (lambda before: (run(), programs._cache_size() - before))(programs._cache_size())  # noqa: E731
 
     assert S.capacities(jr.L1(), 500, 5000) == (64, 256, 512, 1024)
     assert S.capacities(jr.L1(), 2000, 5000) == (64, 256, 512, 1024, 5000)
     assert S.capacities(jr.ElasticNet(l1_ratio=0.9), 500, 5000)[-1] == 5000  # more than n nonzeros
     X, y = _ar1(80, 400)
     n, p = X.shape
-    assert S.mixed_precision(np.float64, tol, X.shape) == (tol == 1e-5)
-    full = jr.path(X, y, alphas=30, tol=tol)
+    mixed = S.mixed_precision(np.float64, tol, X.shape)
+    assert mixed == (tol == 1e-5)
+    # max_iter makes the programs this test's own
+    full, n_programs = compiles(lambda: jr.path(X, y, alphas=30, tol=tol, max_iter=9_999))
+    assert n_programs == 1  # every bucket: float32 finishes every solve, no float64 fallback
     # one bucket of 64, too small for the late path: its working sets go to float64 on all features
     monkeypatch.setattr(S, "capacities", lambda penalty, n_samples, n_features: (64,))
     s = np.full(n, 1.0 / n)
     scale = gap_scale("squared", y, s, True)
     for block_size in (1, 5):  # one lane; five lanes (with a float32 solve on all features again)
-        res = jr.path(X, y, alphas=np.asarray(full.alphas), tol=tol, block_size=block_size)
+        res, n_programs = compiles(lambda: jr.path(X, y, alphas=np.asarray(full.alphas), tol=tol, max_iter=9_999,
+                                                   block_size=block_size))  # fmt: skip
+        # one lane under mixed precision: compiled without, then with the float64 fallback (five lanes
+        # have a float32 solve on all features, which holds them)
+        assert n_programs == (2 if mixed and block_size == 1 else 1), block_size
         assert bool(np.all(np.asarray(res.converged)))
         assert int(np.count_nonzero(res.coef[-1])) > 64  # more than the bucket holds
         for a, c, b, c0, b0 in zip(*map(np.asarray, (res.alphas, res.coef, res.intercept, full.coef,
