@@ -271,8 +271,9 @@ def cross_validate(
         n_dev = 1
     tol_ = jnp.asarray(tol, X.dtype)
     out, scores = S.with_fallback(
-        lambda fb: _cv_program(X, y, s_paths, loss, unit_paths, grid_paths, tol_, tests, _path._fallback(cfg, fb),
-                               scoring, n_dev),
+        lambda fb: _cv_program(
+            X, y, s_paths, loss, unit_paths, grid_paths, tol_, tests, _path._fallback(cfg, fb), scoring, n_dev
+        ),
         cfg.solver, (X, y, s_paths, unit_paths, grid_paths, penalty), lambda o: o[0].status,
     )  # fmt: skip
     scores = np.asarray(scores).reshape(F, H, A)

@@ -965,7 +965,10 @@ def test_lasso_buckets_end_below_all_features_and_what_they_miss_is_solved_in_fl
     from jaxreg import solvers as S
 
     programs = importlib.import_module("jaxreg.path")._paths
-    compiles = lambda run: (lambda before: (run(), programs._cache_size() - before))(programs._cache_size())  # noqa: E731
+
+    def compiles(run):  # the result, and the programs compiled for it
+        before = programs._cache_size()
+        return run(), programs._cache_size() - before
 
     assert S.capacities(jr.L1(), 500, 5000) == (64, 256, 512, 1024)
     assert S.capacities(jr.L1(), 2000, 5000) == (64, 256, 512, 1024, 5000)
@@ -982,8 +985,8 @@ def test_lasso_buckets_end_below_all_features_and_what_they_miss_is_solved_in_fl
     s = np.full(n, 1.0 / n)
     scale = gap_scale("squared", y, s, True)
     for block_size in (1, 5):  # one lane; five lanes (with a float32 solve on all features again)
-        res, n_programs = compiles(lambda: jr.path(X, y, alphas=np.asarray(full.alphas), tol=tol, max_iter=9_999,
-                                                   block_size=block_size))  # fmt: skip
+        fit = functools.partial(jr.path, X, y, alphas=np.asarray(full.alphas), tol=tol, max_iter=9_999)
+        res, n_programs = compiles(lambda: fit(block_size=block_size))  # noqa: B023
         # one lane under mixed precision: compiled without, then with the float64 fallback (five lanes
         # have a float32 solve on all features, which holds them)
         assert n_programs == (2 if mixed and block_size == 1 else 1), block_size
