@@ -60,7 +60,7 @@ def full_precision(fn: F) -> F:
 @functools.cache
 def _options() -> tuple[tuple[str, Any], ...]:
     """The options (:data:`COMPILER_OPTIONS`, and on a CPU :data:`CPU_COMPILER_OPTIONS`) that the
-    installed XLA accepts, each probed once."""
+    installed XLA accepts: probed together once, and each on its own where they are not all accepted."""
     options = dict(COMPILER_OPTIONS)
     if jax.default_backend() == "cpu":
         options.update(CPU_COMPILER_OPTIONS)
@@ -68,15 +68,18 @@ def _options() -> tuple[tuple[str, Any], ...]:
     user = re.findall(r"--xla_disable_hlo_passes=(\S+)", os.environ.get("XLA_FLAGS", ""))
     if user and "xla_disable_hlo_passes" in options:
         options["xla_disable_hlo_passes"] = ",".join([options["xla_disable_hlo_passes"], *user])
-    accepted = []
-    for key, value in options.items():
+
+    def accepts(opts: dict[str, Any]) -> bool:
         try:
-            jax.jit(lambda x: x + 1, compiler_options={key: value}).lower(np.float32(0)).compile()
+            jax.jit(lambda x: x + 1, compiler_options=opts).lower(np.float32(0)).compile()
         # an XLA without this option (or this value) rejects it: compile with its default
         except (jax.errors.JaxRuntimeError, ValueError, TypeError):
-            continue
-        accepted.append((key, value))
-    return tuple(accepted)
+            return False
+        return True
+
+    if accepts(options):  # one probe when all are accepted, else one per option
+        return tuple(options.items())
+    return tuple((key, value) for key, value in options.items() if accepts({key: value}))
 
 
 class _Compiled:
