@@ -10,12 +10,17 @@ falls on all of them alike.
     python benchmarks/buckets.py wide                   # the default settings against the others
     python benchmarks/buckets.py cv --rounds 5 --settings "64,256,1024,4096:2" "64,256,512,1024,4096:0.25"
 
-A setting is ``LADDER:RATIO[:LEVEL]``: the bucket sizes (each kept where twice it fits in the
-features, as ``capacities`` does), the Gram bound as a multiple of ``n_samples`` and, optionally,
-``xla_backend_optimization_level`` (jaxreg's own choice when left out).  Prints one line per
-setting: first call (compile included), best steady time, FISTA iterations summed over the path.
+A setting is ``LADDER:RATIO[:LEVEL[:PASSES]]``: the bucket sizes (each kept where twice it fits in
+the features, as ``capacities`` does), the Gram bound as a multiple of ``n_samples`` and, optionally,
+``xla_backend_optimization_level`` and ``xla_disable_hlo_passes`` (jaxreg's own choices when left
+out or ``-``; ``none`` disables no pass).  Prints one line per setting: first call (compile
+included), best steady time, FISTA iterations summed over the path.
 
     python benchmarks/buckets.py logistic --settings "64,256,512,1024,4096:0.25:3" "64,256,512,1024,4096:0.25:1"
+    python benchmarks/buckets.py tall --settings "64,256,512,1024,4096:0.25" "64,256,512,1024,4096:0.25:-:none"
+
+The first setting's first call also compiles the small programs around the path: compare first
+calls from the second setting on, or put the setting of interest second.
 """
 
 from __future__ import annotations
@@ -49,18 +54,23 @@ DEFAULTS = [
 ]
 
 
-def parse(setting: str) -> tuple[tuple[int, ...], float, int | None]:
-    ladder, ratio, *level = setting.split(":")
-    return tuple(int(k) for k in ladder.split(",")), float(ratio), int(level[0]) if level else None
+def parse(setting: str) -> tuple[tuple[int, ...], float, int | None, str | None]:
+    ladder, ratio, *rest = setting.split(":") + ["-", "-"]
+    level, passes = (None if v == "-" else v for v in rest[:2])
+    return tuple(int(k) for k in ladder.split(",")), float(ratio), None if level is None else int(level), passes
 
 
-def programs(level: int | None, problem: str) -> tuple:
-    """The path and CV programs, compiled at ``level`` (``None``: as jaxreg compiles them)."""
+def programs(level: int | None, passes: str | None, problem: str) -> tuple:
+    """The path and CV programs, compiled at ``level`` with ``passes`` disabled (``None``: as jaxreg
+    compiles them)."""
     paths, cv = _precision._Compiled(_path._paths._fn, _path._paths._static), _cv._cv_program
-    if level is None:
+    if level is None and passes is None:
         return paths, cv
     opts = dict(_precision._options())
-    opts["xla_backend_optimization_level"] = level
+    if level is not None:
+        opts["xla_backend_optimization_level"] = level
+    if passes is not None:
+        opts["xla_disable_hlo_passes"] = "" if passes == "none" else passes
     jit = lambda c: jax.jit(
         _precision.full_precision(c._fn), static_argnames=c._static, compiler_options=opts
     )
@@ -77,7 +87,7 @@ def main(argv=None):
     settings = [parse(s) for s in args.settings]
     current = [settings[0]]
     make_config = _path._path_config
-    compiled = {s: programs(s[2], args.problem) for s in settings}
+    compiled = {s: programs(s[2], s[3], args.problem) for s in settings}
 
     def patched(*a, **k):  # the path (and CV) configuration, with this setting's Gram bound
         cfg = make_config(*a, **k)
