@@ -781,7 +781,10 @@ def run(
     Squared loss is solved on the working set's weighted Gram matrix when that is cheaper
     (``k <= n / 4``, ``cfg.gram_ratio``): then an iteration costs ``k**2`` per lane instead of
     ``2 n k``.  Under ``cfg.mixed`` (:func:`mixed_precision`) the working-set solves of float64
-    data run in float32 while every check of the whole problem stays in float64.
+    data run in float32 while every check of the whole problem stays in float64; what float32 cannot
+    finish goes on in float64 on all features, or, without ``cfg.fallback``, ends with status
+    :data:`_HANDOVER` for the caller to solve again (:func:`with_fallback`).  The step size of a
+    working-set solve comes from the curvature of the loss at the last check (see ``curved``).
     """
     n, p = X.shape
     B = W0.shape[1]
