@@ -125,7 +125,7 @@ class _Config(NamedTuple):
     gram_ratio: float = _GRAM_RATIO
     # Under mixed: the program holds the float64 solve on all features that takes over what float32
     # cannot finish.  Without it, such a lane ends with status _HANDOVER and the caller solves again
-    # with it (with_fallback): one FISTA fewer to compile, 0.3 to 0.4 s of a first call.
+    # with it (with_fallback): one FISTA fewer to compile, 0.2 to 0.35 s of a first call.
     fallback: bool = True
 
 
