@@ -11,7 +11,8 @@ falls on all of them alike.
     python benchmarks/buckets.py cv --rounds 5 --settings "64,256,1024,4096:2" "64,256,512,1024,4096:0.25"
 
 A setting is ``LADDER:RATIO[:LEVEL[:PASSES]]``: the bucket sizes (each kept where twice it fits in
-the features, as ``capacities`` does), the Gram bound as a multiple of ``n_samples`` and, optionally,
+the features, as ``capacities`` does, but all of them: ``solvers.MAX_BUCKETS`` does not apply;
+``default`` for jaxreg's own buckets), the Gram bound as a multiple of ``n_samples`` and, optionally,
 ``xla_backend_optimization_level`` and ``xla_disable_hlo_passes`` (jaxreg's own choices when left
 out or ``-``; ``none`` disables no pass).  Prints one line per setting: first call (compile
 included), best steady time, FISTA iterations summed over the path.
@@ -47,6 +48,7 @@ from jaxreg import solvers as S
 _path = importlib.import_module("jaxreg.path")  # the module (jaxreg.path is the function)
 _cv = importlib.import_module("jaxreg.cv")
 DEFAULTS = [
+    "default:0.25",
     "64,256,512,1024,4096:0.25",
     "64,256,1024,4096:2",
     "64,512,1024,4096:0.25",
@@ -54,10 +56,11 @@ DEFAULTS = [
 ]
 
 
-def parse(setting: str) -> tuple[tuple[int, ...], float, int | None, str | None]:
+def parse(setting: str) -> tuple[tuple[int, ...] | None, float, int | None, str | None]:
     ladder, ratio, *rest = setting.split(":") + ["-", "-"]
     level, passes = (None if v == "-" else v for v in rest[:2])
-    return tuple(int(k) for k in ladder.split(",")), float(ratio), None if level is None else int(level), passes
+    sizes = None if ladder == "default" else tuple(int(k) for k in ladder.split(","))
+    return sizes, float(ratio), None if level is None else int(level), passes
 
 
 def programs(level: int | None, passes: str | None, problem: str) -> tuple:
@@ -95,7 +98,11 @@ def main(argv=None):
 
     _path._path_config = patched
     # and this setting's buckets (path and CV call solvers.capacities through the module)
-    S.capacities = lambda penalty, n, p, _caps=S.capacities: _caps(penalty, n, p, ladder=current[0][0])
+    def capacities(penalty, n, p, _caps=S.capacities):
+        ladder = current[0][0]
+        return _caps(penalty, n, p) if ladder is None else _caps(penalty, n, p, ladder, len(ladder))
+
+    S.capacities = capacities
 
     def use(s):
         current[0] = s

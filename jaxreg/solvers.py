@@ -719,31 +719,45 @@ def _power(G: Array, n_power: int = _N_POWER_DENSE) -> Array:
 
 #: working-set buckets (each kept where twice it fits in the features; see :func:`capacities`)
 LADDER = (64, 256, 512, 1024, 4096)
+#: at most this many buckets below all features (the largest that :func:`capacities` keeps)
+MAX_BUCKETS = 3
 
 
-def capacities(penalty: Penalty, n_samples: int, n_features: int, ladder: tuple[int, ...] = LADDER) -> tuple[int, ...]:
+def capacities(penalty: Penalty, n_samples: int, n_features: int, ladder: tuple[int, ...] = LADDER,
+               max_buckets: int = MAX_BUCKETS) -> tuple[int, ...]:  # fmt: skip
     """Static working-set sizes: buckets below ``n_features`` for sparse penalties, then all features.
 
-    For the lasso (:class:`~jaxreg.L1`) with few samples, the buckets end below all features: a
-    lasso solution has at most ``n_samples`` nonzeros (it is unique for data in general position),
-    so when the largest bucket holds them (with the margin :func:`run` adds) the working set of one
-    lane never outgrows it, and a float32 solve on all features would be dead code in the compiled
-    program.  :func:`run` adds all features back for several lanes (they share the union of their
-    supports), and solves on all features in the data's dtype whatever the buckets cannot hold.
+    The buckets are the sizes of ``ladder`` of which twice fits in the features, at most
+    ``max_buckets`` of them, the largest.  For the lasso (:class:`~jaxreg.L1`) with few samples,
+    they end below all features: a lasso solution has at most ``n_samples`` nonzeros (it is unique
+    for data in general position), so when a bucket holds them (with the margin :func:`run` adds)
+    the working set of one lane never outgrows it, and the larger buckets and a float32 solve on all
+    features would be dead code in the compiled program.  :func:`run` adds all features back for
+    several lanes (they share the union of their supports), and solves on all features in the
+    data's dtype whatever the buckets cannot hold.
+
+    Example:
+      >>> import jaxreg as jr
+      >>> from jaxreg.solvers import capacities
+      >>> capacities(jr.L1(), 500, 5000), capacities(jr.L1(), 500, 200), capacities(jr.L2(), 500, 200)
+      ((256, 512, 1024), (64, 200), (200,))
     """
     from .penalties import L1, L2, _ElasticNetFamily
 
     if isinstance(penalty, L2) or not isinstance(penalty, _ElasticNetFamily):
         return (n_features,)  # no sparsity to exploit
-    # Each bucket is one more FISTA in the compiled program (about 0.7 s of compile time on a CPU).
+    # Each bucket is one more FISTA in the compiled program: 0.1 to 0.7 s of compile time on a CPU.
     # Sizes 4x apart instead of 2x took the wide benchmark's first call from 8.1 s to 5.5 s; a 512
     # bucket between 256 and 1024 takes the wide path's solves with 170 to 340 nonzeros off the
-    # 1024 bucket: 7% less time on the wide path, 15% on its CV, 0.4 s more compile time
+    # 1024 bucket (7% less time on the wide path, 15% on its CV); a 64 bucket below 256 saved no
+    # time on the wide, square and CV paths and cost their first calls 0.1 to 0.6 s
     # (benchmarks/buckets.py, benchmarks/README.md).
     buckets = tuple(k for k in ladder if 2 * k <= n_features)
-    if type(penalty) is L1 and buckets and n_samples + max(n_samples // 2, 32) <= buckets[-1]:
-        return buckets
-    return buckets + (n_features,)
+    need = n_samples + max(n_samples // 2, 32)
+    if type(penalty) is L1 and buckets and need <= buckets[-1]:
+        holds = next(i for i, k in enumerate(buckets) if need <= k)
+        return buckets[: holds + 1][-max_buckets:]
+    return buckets[-max_buckets:] + (n_features,)
 
 
 def run(

@@ -970,8 +970,10 @@ def test_lasso_buckets_end_below_all_features_and_what_they_miss_is_solved_in_fl
         before = programs._cache_size()
         return run(), programs._cache_size() - before
 
-    assert S.capacities(jr.L1(), 500, 5000) == (64, 256, 512, 1024)
-    assert S.capacities(jr.L1(), 2000, 5000) == (64, 256, 512, 1024, 5000)
+    assert S.capacities(jr.L1(), 500, 5000) == (256, 512, 1024)  # the three largest that fit
+    assert S.capacities(jr.L1(), 500, 20000) == (256, 512, 1024)  # 4096 would be dead code
+    assert S.capacities(jr.L1(), 2000, 5000) == (256, 512, 1024, 5000)
+    assert S.capacities(jr.L1(), 500, 200) == (64, 200)
     assert S.capacities(jr.ElasticNet(l1_ratio=0.9), 500, 5000)[-1] == 5000  # more than n nonzeros
     X, y = _ar1(80, 400)
     n, p = X.shape
