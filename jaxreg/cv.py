@@ -251,25 +251,25 @@ def cross_validate(
                              S.uses_gram(loss, mode, n, p), S.mixed_precision(X.dtype, tol, (n, p)))  # fmt: skip
     # Paths: column 0 is the full data, columns 1..F the folds; each repeated per l1_ratio.
     cols = np.concatenate([sw[:, None], (tr_w / tr_w.sum(1, keepdims=True)).T], axis=1)  # (n, F + 1)
-    s_paths = jnp.asarray(np.repeat(cols, H, axis=1), X.dtype)  # (n, (F + 1) * H)
+    s_paths = V.to_device(np.repeat(cols, H, axis=1), X.dtype)  # (n, (F + 1) * H)
 
-    def tile(a: Array) -> Array:  # concrete leaves are tiled on the host: a copy, no compiled op
+    def tile(a: Array) -> Array:  # concrete leaves are tiled on the host: a copy (V.to_device), no compiled op
         host, reps = V.concrete(a), (F + 1,) + (1,) * (a.ndim - 1)
-        return jnp.tile(a, reps) if host is None else jnp.asarray(np.tile(host, reps))
+        return jnp.tile(a, reps) if host is None else V.to_device(np.tile(host, reps))
 
     unit_paths = jax.tree_util.tree_map(tile, unit)
     grid_paths = np.tile(np.asarray(grid), (F + 1, 1))
     if fold_alphas == "scaled":
         factor = np.repeat(np.concatenate([[1.0], 1.0 / tr_w.sum(1)]), H)  # s sums to one
         grid_paths = grid_paths * factor[:, None]
-    grid_paths = jnp.asarray(grid_paths.astype(X.dtype))
-    tests = jnp.asarray(np.repeat((te_w / te_w.sum(1, keepdims=True)).T, H * A, axis=1), X.dtype)
+    grid_paths = V.to_device(grid_paths, X.dtype)
+    tests = V.to_device(np.repeat((te_w / te_w.sum(1, keepdims=True)).T, H * A, axis=1), X.dtype)
     n_dev = _path.n_devices_for(devices)
     _path.check_shard(shard)
     if shard == "rows":
         X, y, s_paths, tests = _path.shard_rows(n_dev, X, y, s_paths, tests)
         n_dev = 1
-    tol_ = jnp.asarray(tol, X.dtype)
+    tol_ = V.to_device(tol, X.dtype)
     out, scores = S.with_fallback(
         lambda fb: _cv_program(
             X, y, s_paths, loss, unit_paths, grid_paths, tol_, tests, _path._fallback(cfg, fb), scoring, n_dev

@@ -114,10 +114,10 @@ def _unit_lanes(penalty: Penalty, p: int, dtype: Any) -> tuple[Penalty, tuple[in
     def lanes(a: Array) -> Array:  # concrete leaves are reshaped on the host: no compiled op
         host = V.concrete(a)
         new = (B,) + a.shape[len(shape) :]
-        return a.reshape(new) if host is None else jnp.asarray(host.reshape(new))
+        return a.reshape(new) if host is None else V.to_device(host.reshape(new))
 
     pen = jax.tree_util.tree_map(lanes, pen)
-    return dataclasses.replace(pen, alpha=jnp.asarray(np.ones((B,), dtype))), shape
+    return dataclasses.replace(pen, alpha=V.to_device(np.ones((B,), dtype))), shape
 
 
 def alpha_max(
@@ -176,7 +176,7 @@ def alpha_grid(a_max: ArrayLike, n_alphas: int = 100, eps: float = 1e-3) -> Arra
       >>> jr.alpha_grid(1.0, 3, eps=1e-2).tolist()
       [1.0, 0.1, 0.01]
     """
-    a_max = jnp.asarray(a_max)
+    a_max = a_max if isinstance(a_max, jax.Array) else V.to_device(a_max)
     a_max = a_max.astype(V.float_dtype(a_max))  # an int alpha_max gets a floating grid
     if n_alphas < 1:
         raise ValueError(f"n_alphas must be at least 1, got {n_alphas}")
@@ -184,7 +184,7 @@ def alpha_grid(a_max: ArrayLike, n_alphas: int = 100, eps: float = 1e-3) -> Arra
         raise ValueError(f"eps must lie in (0, 1), got {eps}")
     host = V.concrete(a_max)
     if host is not None:
-        return jnp.asarray((host[..., None] * np.logspace(0.0, np.log10(eps), n_alphas)).astype(host.dtype))
+        return V.to_device((host[..., None] * np.logspace(0.0, np.log10(eps), n_alphas)).astype(host.dtype))
     frac = jnp.logspace(0.0, np.log10(eps), n_alphas, dtype=a_max.dtype)
     return a_max[..., None] * frac
 
@@ -205,7 +205,7 @@ def _resolve_alphas(
     if not np.all(np.isfinite(a)) or np.any(a < 0):
         raise ValueError("alphas must be finite and non-negative")
     a = np.broadcast_to(a, (n_l1, a.shape[-1]))
-    return jnp.asarray(-np.sort(-a, axis=-1), X.dtype)
+    return V.to_device(-np.sort(-a, axis=-1), X.dtype)
 
 
 class _PathCfg(NamedTuple):
@@ -408,9 +408,9 @@ def _unit_with_l1_ratios(penalty: Penalty, l1_ratios: Any, p: int, dtype: Any) -
     rho = np.atleast_1d(np.asarray(l1_ratios, dtype=float))
     if rho.ndim != 1 or rho.size == 0 or np.any((rho < 0) | (rho > 1)) or not np.all(np.isfinite(rho)):
         raise ValueError(f"l1_ratios must be a non-empty 1-D array of values in [0, 1], got {l1_ratios!r}")
-    pen = dataclasses.replace(penalty, l1_ratio=jnp.asarray(rho, dtype))
+    pen = dataclasses.replace(penalty, l1_ratio=V.to_device(rho, dtype))
     unit, _ = _unit_lanes(pen, p, dtype)
-    return unit, jnp.asarray(rho, dtype)
+    return unit, V.to_device(rho, dtype)
 
 
 def path(
@@ -479,7 +479,8 @@ def path(
                        S.capacities(penalty, *X.shape), S.uses_gram(loss, mode, *X.shape),
                        S.mixed_precision(X.dtype, tol, X.shape))  # fmt: skip
     H = grid.shape[0]
-    s_paths = jnp.broadcast_to(s[:, None], (X.shape[0], H))
+    host = V.concrete(s)  # concrete weights are repeated on the host: no compiled op
+    s_paths = jnp.broadcast_to(s[:, None], (X.shape[0], H)) if host is None else V.to_device(np.repeat(host[:, None], H, 1))
     n_dev = n_devices_for(devices)
     check_shard(shard)
     xtx = None
@@ -488,7 +489,7 @@ def path(
         n_dev = 1
     elif sample_weight is None and S.uses_gram(loss, mode, *X.shape):
         xtx = _host_gram(X_in, X.dtype)
-    tol_ = jnp.asarray(tol, X.dtype)
+    tol_ = V.to_device(tol, X.dtype)
     out = S.with_fallback(
         lambda fb: _paths(X, y, s_paths, loss, unit, grid, tol_, _fallback(cfg, fb), n_dev, xtx),
         cfg.solver, (X, y, s_paths, unit, grid, penalty), lambda out: out.status,
@@ -513,7 +514,7 @@ def _host_gram(X: Any, dtype: Any) -> Array | None:
     if X.shape[0] < 10 * X.shape[1]:
         return None
     Xh = np.asarray(X, dtype)
-    return jnp.asarray(Xh.T @ Xh)
+    return V.to_device(Xh.T @ Xh)
 
 
 def check_shard(shard: str) -> None:

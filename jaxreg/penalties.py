@@ -42,6 +42,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
+from . import _validation as V
+
 __all__ = ["Penalty", "L1", "L2", "ElasticNet", "GroupLasso", "tree_value", "tree_prox"]
 
 Array = jax.Array
@@ -195,11 +197,11 @@ class Penalty:
             if leaf is None:
                 leaf = np.ones(self._default_weight_size(n_features))
             host = None if isinstance(leaf, jax.core.Tracer) else np.asarray(leaf)
-            # concrete leaves are shaped on the host: a copy to the device, no compiled op
+            # concrete leaves are shaped on the host: a copy to the device (V.to_device), no compiled op
             leaf = jnp.asarray(leaf, dtype) if host is None else np.asarray(host, dtype)
             base = leaf.shape[leaf.ndim - nd :]
             shape = tuple(batch_shape) + base
-            new[name] = jnp.broadcast_to(leaf, shape) if host is None else jnp.asarray(np.broadcast_to(leaf, shape))
+            new[name] = jnp.broadcast_to(leaf, shape) if host is None else V.to_device(np.broadcast_to(leaf, shape))
         return dataclasses.replace(self, **new)
 
     def _default_weight_size(self, n_features: int) -> int:

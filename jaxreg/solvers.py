@@ -975,8 +975,7 @@ def run(
         Z: Array  # the image and v = X.T (s u) of the last check
         v: Array
 
-    def body(o: Outer) -> Outer:
-        tol_in = jnp.where(o.done, jnp.inf, tol_abs)
+    def switch(branch: Array, tol_in: Array, *args: Array) -> tuple[Array, ...]:
         # one branch per capacity; under cfg.mixed they run in float32 and one more, all features in
         # float64, takes the lanes that float32 could not finish
         exact_branch = cfg.fallback if cfg.mixed else caps[-1] != p
@@ -986,7 +985,11 @@ def run(
                               k, low, tol_in if k == p and not low else 0.5 * tol_in)  # fmt: skip
             for k, low in plan
         ]
-        W, b, n_iter, st_in, short = jax.lax.switch(o.branch, branches, o.W, o.b, o.score, o.curv, o.n_iter)
+        return jax.lax.switch(branch, branches, *args)
+
+    def body(o: Outer) -> Outer:
+        tol_in = jnp.where(o.done, jnp.inf, tol_abs)
+        W, b, n_iter, st_in, short = switch(o.branch, tol_in, o.W, o.b, o.score, o.curv, o.n_iter)
         # a lane whose inner solve stalled (or overflowed) stops with that status unless it converged
         status = jnp.where(o.done | (st_in < Status.NONFINITE), o.status, st_in)
         b, done, status, crit, v, curv, Z = check(W, b, n_iter, o.done, status, o.crit)
@@ -998,13 +1001,57 @@ def run(
 
     n_iter0 = jnp.zeros(B, jnp.int32)
     status0 = jnp.full(B, Status.MAX_ITER, jnp.int32)
-    b, done, status, crit, v, curv, Z = check(W0, b0, n_iter0, jnp.zeros(B, bool), status0,
-                                              jnp.full(B, jnp.inf, dtype), known)  # fmt: skip
-    exact = jnp.zeros((), bool)
-    score, branch = choose(W0, v, exact)
-    done, status = handover(branch, done, status)
-    o = Outer(W0, b, n_iter0, done, status, crit, score, branch, curv, jnp.zeros((), jnp.int32), exact, Z, v)
-    o = jax.lax.while_loop(lambda o: ~jnp.all(o.done) & (o.it < _MAX_OUTER), body, o)
+    crit0 = jnp.full(B, jnp.inf, dtype)
+    if jax.default_backend() != "cpu":
+        # a check before the loop and one after each inner solve: on an accelerator a conditional
+        # would cost a round trip to the host per outer iteration (see fista)
+        b, done, status, crit, v, curv, Z = check(W0, b0, n_iter0, jnp.zeros(B, bool), status0, crit0, known)
+        exact = jnp.zeros((), bool)
+        score, branch = choose(W0, v, exact)
+        done, status = handover(branch, done, status)
+        o = Outer(W0, b, n_iter0, done, status, crit, score, branch, curv, jnp.zeros((), jnp.int32), exact, Z, v)
+        o = jax.lax.while_loop(lambda o: ~jnp.all(o.done) & (o.it < _MAX_OUTER), body, o)
+        return Solution(o.W, o.b, o.n_iter, o.crit, o.status, Known(o.Z, o.b, o.v))
+
+    # On a CPU, the same sequence with the check compiled once: each outer iteration checks the
+    # products at its iterate, then, unless every lane is done, solves the working sets and takes
+    # the products at the new iterate (the first from ``known``: no pass over X).
+    class Loop(NamedTuple):
+        o: Outer
+        short: Array  # () bool: the last float32 working-set solve fell short
+        stop: Array  # () bool: every lane done, or _MAX_OUTER inner solves
+
+    def products(W: Array, b: Array) -> Known:
+        Z, b = full.forward(W, b)
+        return Known(Z, b, full.dual(W, b, Z, full.value(Z, W))[0])
+
+    def solve(lp: Loop) -> Loop:
+        o = lp.o
+        tol_in = jnp.where(o.done, jnp.inf, tol_abs)
+        W, b, n_iter, st_in, short = switch(o.branch, tol_in, o.W, o.b, o.score, o.curv, o.n_iter)
+        status = jnp.where(o.done | (st_in < Status.NONFINITE), o.status, st_in)
+        k = products(W, b)
+        o = o._replace(W=W, b=k.b, n_iter=n_iter, status=status, it=o.it + 1, Z=k.Z, v=k.v)
+        return Loop(o, short, lp.stop)
+
+    def step_cpu(lp: Loop) -> Loop:
+        o = lp.o
+        b, done, status, crit, v, curv, Z = check(o.W, o.b, o.n_iter, o.done, o.status, o.crit,
+                                                  Known(o.Z, o.b, o.v))  # fmt: skip
+        exact = (o.exact | lp.short | (o.it >= _MIXED_MAX_OUTER)) if cfg.mixed else o.exact
+        score, branch = choose(o.W, v, exact)
+        done, status = handover(branch, done, status)
+        o = Outer(o.W, b, o.n_iter, done, status, crit, score, branch, curv, o.it, exact, Z, v)
+        stop = jnp.all(done) | (o.it >= _MAX_OUTER)
+        return jax.lax.cond(stop, lambda x: x, solve, Loop(o, lp.short, stop))
+
+    k0 = products(W0, b0) if known is None else known
+    zero = jnp.zeros((), jnp.int32)
+    curv0 = jnp.zeros((B,) if quadratic else (n, B), dtype)  # score, branch and curv: set by the first check
+    o = Outer(W0, k0.b, n_iter0, jnp.zeros(B, bool), status0, crit0, jnp.zeros(p, dtype), zero, curv0, zero,
+              jnp.zeros((), bool), k0.Z, k0.v)  # fmt: skip
+    lp = jax.lax.while_loop(lambda lp: ~lp.stop, step_cpu, Loop(o, jnp.zeros((), bool), jnp.zeros((), bool)))
+    o = lp.o
     return Solution(o.W, o.b, o.n_iter, o.crit, o.status, Known(o.Z, o.b, o.v))
 
 

@@ -1065,22 +1065,24 @@ def test_uncentered_columns_with_a_fitted_intercept(loss_name, dtype):
         assert abs(obj(c1, b1_c) - obj(c0, np.asarray(b0, float).reshape(K))) <= float(g0) + float(g1) + slack
 
 
+@pytest.mark.parametrize("buckets", [False, True])
 @pytest.mark.parametrize("loss_name", ["squared", "logistic"])
-def test_both_fista_loop_structures_take_the_same_steps(loss_name, monkeypatch):
-    """On a CPU FISTA's check is compiled once (a check, then a round of steps unless every lane is
-    done); on an accelerator it stays before the loop and after each round.  Same iterations."""
+def test_both_loop_structures_take_the_same_steps(loss_name, buckets, monkeypatch):
+    """On a CPU the checks of FISTA and of the working-set loop are compiled once (a check, then a
+    round of steps or an inner solve unless every lane is done); on an accelerator they stay before
+    the loop and after each round.  Same iterations, same solutions."""
     from jaxreg import solvers as S
 
-    X, y = _ar1(60, 40)
+    X, y = _ar1(60, 200 if buckets else 40)
     loss = jr.SquaredLoss()
     if loss_name == "logistic":
         y, loss = (y > np.median(y)).astype(float), jr.LogisticLoss()
     n, p = X.shape
     a_max = float(jr.alpha_max(X, y, loss))
-    pen = jr.L1(jnp.asarray(a_max * np.array([0.5, 0.1, 0.02])))
+    pen = jr.L1(jnp.asarray(a_max * np.array([0.5, 0.1, 0.02]))).broadcast((3,), p, X.dtype)
     Xj, yj, s = jnp.asarray(X), jnp.asarray(y), jnp.full((n, 3), 1.0 / n)
     W0, b0 = jnp.zeros((p, 3, 1)), jnp.zeros((3, 1))
-    cfg = S._Config("closed" if loss_name == "squared" else "grad", 5000, 10)
+    cfg = S._Config("closed" if loss_name == "squared" else "grad", 5000, 10, (32, 64) if buckets else ())
 
     def solve():
         su = S.setup(Xj, yj, s, loss, cfg.intercept)
