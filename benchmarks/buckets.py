@@ -63,10 +63,10 @@ def parse(setting: str) -> tuple[tuple[int, ...] | None, float, int | None, str 
     return sizes, float(ratio), None if level is None else int(level), passes
 
 
-def programs(level: int | None, passes: str | None, problem: str) -> tuple:
+def programs(level: int | None, passes: str | None) -> tuple:
     """The path and CV programs, compiled at ``level`` with ``passes`` disabled (``None``: as jaxreg
     compiles them)."""
-    paths, cv = _precision._Compiled(_path._paths._fn, _path._paths._static), _cv._cv_program
+    paths, cv = _path._path_program, _cv._cv_program
     if level is None and passes is None:
         return paths, cv
     opts = dict(_precision._options())
@@ -77,8 +77,7 @@ def programs(level: int | None, passes: str | None, problem: str) -> tuple:
     jit = lambda c: jax.jit(
         _precision.full_precision(c._fn), static_argnames=c._static, compiler_options=opts
     )
-    # the CV program calls the path program inside: there it needs the one without options
-    return (paths if problem == "cv" else jit(paths)), jit(cv)
+    return jit(paths), jit(cv)
 
 
 def main(argv=None):
@@ -90,7 +89,7 @@ def main(argv=None):
     settings = [parse(s) for s in args.settings]
     current = [settings[0]]
     make_config = _path._path_config
-    compiled = {s: programs(s[2], s[3], args.problem) for s in settings}
+    compiled = {s: programs(s[2], s[3]) for s in settings}
 
     def patched(*a, **k):  # the path (and CV) configuration, with this setting's Gram bound
         cfg = make_config(*a, **k)
@@ -106,7 +105,7 @@ def main(argv=None):
 
     def use(s):
         current[0] = s
-        _path._paths, _cv._cv_program = compiled[s]
+        _path._path_program, _cv._cv_program = compiled[s]
 
     prob = P.make("wide" if args.problem == "cv" else args.problem)
     X, y = prob.X, prob.y

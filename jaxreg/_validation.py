@@ -27,7 +27,10 @@ def to_device(a: Any, dtype: Any = None) -> jax.Array:
     ``jnp.asarray`` of a host value runs a compiled identity program: one compilation, about 8 ms
     on a CPU, per new shape and dtype: ten of them in a first call of the benchmark CV.
     The dtype is JAX's (float32 for float64 without ``jax_enable_x64``), as ``jnp.asarray`` gives.
+    A traced value (under ``jit``) is converted in the program.
     """
+    if isinstance(a, jax.core.Tracer):
+        return jnp.asarray(a, dtype)
     return jax.device_put(np.asarray(a, dtype))
 
 
@@ -108,6 +111,7 @@ def check_sample_weight(sample_weight: Any, n_samples: int, dtype: Any) -> jax.A
             raise ValueError("sample_weight must be non-negative")
         if not np.any(c > 0):
             raise ValueError("sample_weight is all zero")
+        return to_device(c / c.sum(dtype=c.dtype))
     return sw / jnp.sum(sw)
 
 

@@ -270,14 +270,12 @@ def cross_validate(
         X, y, s_paths, tests = _path.shard_rows(n_dev, X, y, s_paths, tests)
         n_dev = 1
     tol_ = V.to_device(tol, X.dtype)
-    out, scores = S.with_fallback(
-        lambda fb: _cv_program(
-            X, y, s_paths, loss, unit_paths, grid_paths, tol_, tests, _path._fallback(cfg, fb), scoring, n_dev
-        ),
-        cfg.solver, (X, y, s_paths, unit_paths, grid_paths, penalty), lambda o: o[0].status,
+    full_path, folds_conv, scores, _ = S.with_fallback(
+        lambda fb: _cv_program(X, y, s_paths, loss, unit_paths, grid_paths, tol_, tests, _path._fallback(cfg, fb),
+                               scoring, n_dev, grid, rho, bool(fit_intercept)),
+        cfg.solver, (X, y, s_paths, unit_paths, grid_paths, penalty), lambda o: o[3],
     )  # fmt: skip
     scores = np.asarray(scores).reshape(F, H, A)
-    full_path, folds_conv = _cv_outputs(out, grid, rho, loss.n_outputs, bool(fit_intercept))
     return _summarize(scores, grid, rho, scoring, full_path, np.asarray(folds_conv).reshape(F, H, A))
 
 
@@ -325,19 +323,6 @@ def _check_folds(loss: Loss, y: np.ndarray, sw: np.ndarray, train: np.ndarray, t
             )
 
 
-def _lanes(out: _path._PathOut, sl: slice) -> _path._PathOut:
-    return _path._PathOut(out.W[:, sl], out.b[sl], out.n_iter[sl], out.crit[sl], out.status[sl])
-
-
-@functools.partial(jax.jit, static_argnames=("K", "fit_intercept"))
-def _cv_outputs(
-    out: _path._PathOut, grid: Array, rho: Array | None, K: int, fit_intercept: bool
-) -> tuple[_path.PathResult, Array]:
-    """The path on all the data (the first ``grid.size`` lanes) and whether each fold's lane converged."""
-    full = _lanes(out, slice(0, grid.size))
-    return _path._shape_path(full, grid, rho, K, fit_intercept, ()), out.status[grid.size :] == S.Status.CONVERGED
-
-
 @functools.partial(jax.jit, static_argnames="lead")
 def _pick(coef: Array, intercept: Array, best: Array, one_se: Array, lead: int) -> tuple[Array, ...]:
     """Coefficients and intercepts at two flat indices into the ``lead`` leading (grid) axes."""
@@ -347,17 +332,22 @@ def _pick(coef: Array, intercept: Array, best: Array, one_se: Array, lead: int) 
 
 
 def _cv_program_impl(
-    X: Array, y: Array, s: Array, loss: Loss, unit: Penalty, grid: Array, tol: Array, tests: Array,
-    cfg: Any, scoring: str, n_devices: int,
-) -> tuple[_path._PathOut, Array]:
-    out = _path._paths(X, y, s, loss, unit, grid, tol, cfg, n_devices)
+    X: Array, y: Array, s: Array, loss: Loss, unit: Penalty, grid_paths: Array, tol: Array, tests: Array,
+    cfg: Any, scoring: str, n_devices: int, grid: Array, rho: Array | None, fit_intercept: bool,
+) -> tuple[_path.PathResult, Array, Array, Array]:
+    """The paths, then: the full data's (its first ``grid.size`` lanes) as a :class:`~jaxreg.PathResult`,
+    whether each fold's lane converged, the held-out scores of the folds' lanes, and every lane's status."""
+    out = _path._paths(X, y, s, loss, unit, grid_paths, tol, cfg, n_devices)
     H_A = tests.shape[1]
     fold_W = out.W[:, -H_A:]
     Z = S.matmul(X, fold_W) + out.b[-H_A:][None]
-    return out, _score(scoring, loss, y, Z, tests)
+    G = grid.size
+    full = _path._PathOut(out.W[:, :G], out.b[:G], out.n_iter[:G], out.crit[:G], out.status[:G])
+    full_path = _path._path_result(full, grid, rho, loss, fit_intercept)
+    return full_path, out.status[G:] == S.Status.CONVERGED, _score(scoring, loss, y, Z, tests), out.status
 
 
-_cv_program = compiled(static_argnames=("cfg", "scoring", "n_devices"))(_cv_program_impl)
+_cv_program = compiled(static_argnames=("cfg", "scoring", "n_devices", "fit_intercept"))(_cv_program_impl)
 
 
 def _summarize(

@@ -490,11 +490,22 @@ def path(
     elif sample_weight is None and S.uses_gram(loss, mode, *X.shape):
         xtx = _host_gram(X_in, X.dtype)
     tol_ = V.to_device(tol, X.dtype)
-    out = S.with_fallback(
-        lambda fb: _paths(X, y, s_paths, loss, unit, grid, tol_, _fallback(cfg, fb), n_dev, xtx),
-        cfg.solver, (X, y, s_paths, unit, grid, penalty), lambda out: out.status,
-    )
-    return _path_result(out, grid, rho, loss, fit_intercept)
+    res, _ = S.with_fallback(
+        lambda fb: _path_program(X, y, s_paths, loss, unit, grid, tol_, _fallback(cfg, fb), n_dev, xtx, rho,
+                                 bool(fit_intercept)),
+        cfg.solver, (X, y, s_paths, unit, grid, penalty), lambda out: out[1],
+    )  # fmt: skip
+    return res
+
+
+@compiled(static_argnames=("cfg", "n_devices", "fit_intercept"))
+def _path_program(
+    X: Array, y: Array, s: Array, loss: Loss, unit: Penalty, alphas: Array, tol: Array, cfg: _PathCfg,
+    n_devices: int, xtx: Array | None, rho: Array | None, fit_intercept: bool,
+) -> tuple[PathResult, Array]:
+    """:func:`_paths` shaped into a :class:`PathResult` in the same program, and the status of every lane."""
+    out = _paths(X, y, s, loss, unit, alphas, tol, cfg, n_devices, xtx)
+    return _path_result(out, alphas, rho, loss, fit_intercept), out.status
 
 
 def _fallback(cfg: _PathCfg, fallback: bool) -> _PathCfg:
@@ -558,11 +569,11 @@ def _path_result(
     return _shape_path(out, grid, rho, loss.n_outputs, bool(fit_intercept), tuple(lead))
 
 
-@functools.partial(jax.jit, static_argnames=("K", "fit_intercept", "lead"))
 def _shape_path(
     out: _PathOut, grid: Array, rho: Array | None, K: int, fit_intercept: bool, lead: tuple[int, ...]
 ) -> PathResult:
-    """:func:`_path_result` as one compiled program (each reshape on its own would compile one)."""
+    """:func:`_path_result`, traced into the program that computes ``out`` (outside a program, each
+    reshape would compile one)."""
     res = S._result(out, lead + grid.shape, K, fit_intercept)
     if rho is None:
         res = jax.tree_util.tree_map(lambda a: a.reshape(lead + a.shape[len(lead) + 1 :]), res)

@@ -1062,7 +1062,7 @@ _MIXED_MAX_OUTER = 20
 _MIXED_MAX_INNER = 2000
 
 
-@compiled(static_argnames=("cfg", "B"))
+@compiled(static_argnames=("cfg", "batch_shape", "fit_intercept"))
 def _solve_batched(
     X: Array,
     y: Array,
@@ -1073,19 +1073,22 @@ def _solve_batched(
     b0: Array | None,
     tol: Array,
     cfg: _Config,
-    B: int,
-) -> Solution:
-    """Jitted core of :func:`solve`: ``s (n, 1)`` shared by the ``B`` lanes of ``penalty``."""
+    batch_shape: tuple[int, ...],
+    fit_intercept: bool,
+) -> Result:
+    """Jitted core of :func:`solve`: ``s (n, 1)`` shared by the lanes of ``penalty``, shaped as a
+    :class:`Result` of ``batch_shape`` (each reshape outside a program would compile one)."""
     n, p = X.shape
     K = loss.n_outputs
+    B = int(np.prod(batch_shape, dtype=int))
     su = setup(X, y, s, loss, cfg.intercept)
     su = jax.tree_util.tree_map(lambda a: jnp.broadcast_to(a, (B,) + a.shape[1:]), su)
     if W0 is None:
         W0 = jnp.zeros((p, B, K), X.dtype)
     if b0 is None:
         b0 = su.b_null
-    # the last check's products serve only a next alpha down a path: not returned
-    return run(X, y, jnp.broadcast_to(s, (n, B)), loss, penalty, W0, b0, su, tol, cfg)._replace(known=None)
+    st = run(X, y, jnp.broadcast_to(s, (n, B)), loss, penalty, W0, b0, su, tol, cfg)
+    return _result(st, batch_shape, K, fit_intercept)
 
 
 def solve(
@@ -1149,29 +1152,41 @@ def solve(
     _warn_ill_posed(penalty, X.shape)
     batch_shape = penalty.batch_shape
     B = int(np.prod(batch_shape, dtype=int))
-    pen = penalty.broadcast(batch_shape, p, X.dtype)
-    pen = jax.tree_util.tree_map(lambda a: a.reshape((B,) + a.shape[len(batch_shape) :]), pen)
+    # concrete leaves and starting points are shaped on the host (a copy to the device): outside a
+    # program, each reshape would compile one
+    pen = jax.tree_util.tree_map(lambda a: _host_reshape(a, (B,) + a.shape[len(batch_shape) :]),
+                                 penalty.broadcast(batch_shape, p, X.dtype))  # fmt: skip
     K = loss.n_outputs
     W0 = b0 = None
     coef_shape = batch_shape + ((p,) if K == 1 else (p, K))
     if coef_init is not None:
-        W0 = jnp.asarray(coef_init, X.dtype)
+        host = V.concrete(coef_init)
+        W0 = jnp.asarray(coef_init, X.dtype) if host is None else np.asarray(host, X.dtype)
         if W0.size != B * p * K:
             raise ValueError(f"coef_init must have shape {coef_shape} like the result's coef, got {W0.shape}")
-        W0 = jnp.moveaxis(W0.reshape((B, p, K)), 0, 1)
+        W0 = (jnp if host is None else np).moveaxis(W0.reshape((B, p, K)), 0, 1)
+        W0 = W0 if host is None else V.to_device(W0)
     if intercept_init is not None:
-        b0 = jnp.asarray(intercept_init, X.dtype)
+        host = V.concrete(intercept_init)
+        b0 = jnp.asarray(intercept_init, X.dtype) if host is None else np.asarray(host, X.dtype)
         if b0.size not in (B, B * K):
             shape = batch_shape + ((K,) if K > 1 else ())
             raise ValueError(f"intercept_init must have shape {shape} like the result's intercept, got {b0.shape}")
-        b0 = jnp.broadcast_to(b0.reshape(batch_shape + (-1,)), batch_shape + (K,)).reshape(B, K)
+        b0 = (jnp if host is None else np).broadcast_to(b0.reshape(batch_shape + (-1,)), batch_shape + (K,)).reshape(B, K)
+        b0 = b0 if host is None else V.to_device(b0)
     cfg = _Config(_intercept_mode(loss, fit_intercept), int(max_iter), int(check_every), capacities(penalty, n, p),
                   mixed=mixed_precision(X.dtype, tol, X.shape))  # fmt: skip
     # The loop is never differentiated: coef and intercept get the implicit derivative instead.
-    args = detach((X, y, s[:, None], loss, pen, W0, b0, jnp.asarray(tol, X.dtype)))
-    st = with_fallback(lambda fb: _solve_batched(*args, cfg._replace(fallback=fb), B), cfg, (args, penalty),
-                       lambda st: st.status)  # fmt: skip
-    return differentiable(_result(st, batch_shape, loss.n_outputs, fit_intercept), X, y, s, loss, pen, fit_intercept)
+    args = detach((X, y, _host_reshape(s, (n, 1)), loss, pen, W0, b0, V.to_device(tol, X.dtype)))
+    res = with_fallback(lambda fb: _solve_batched(*args, cfg._replace(fallback=fb), batch_shape, bool(fit_intercept)),
+                        cfg, (args, penalty), lambda r: r.status)  # fmt: skip
+    return differentiable(res, X, y, s, loss, pen, fit_intercept)
+
+
+def _host_reshape(a: Array, shape: tuple[int, ...]) -> Array:
+    """``a.reshape(shape)``: of a concrete array on the host, then copied to the device."""
+    host = V.concrete(a)
+    return a.reshape(shape) if host is None else V.to_device(host.reshape(shape))
 
 
 def _warn_ill_posed(penalty: Penalty, shape: tuple[int, int]) -> None:

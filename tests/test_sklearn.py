@@ -98,7 +98,7 @@ def _compiles() -> int:
     """Programs compiled so far by the jitted entry points behind the estimators."""
     fns = (
         sys.modules["jaxreg.solvers"]._solve_batched,
-        sys.modules["jaxreg.path"]._paths,
+        sys.modules["jaxreg.path"]._path_program,
         sys.modules["jaxreg.path"]._alpha_max,
         sys.modules["jaxreg.cv"]._cv_program,
     )

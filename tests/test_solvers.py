@@ -964,7 +964,7 @@ def test_lasso_buckets_end_below_all_features_and_what_they_miss_is_solved_in_fl
 
     from jaxreg import solvers as S
 
-    programs = importlib.import_module("jaxreg.path")._paths
+    programs = importlib.import_module("jaxreg.path")._path_program
 
     def compiles(run):  # the result, and the programs compiled for it
         before = programs._cache_size()
