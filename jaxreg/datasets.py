@@ -9,6 +9,7 @@ import csv
 import io
 import math
 import os
+import re
 from importlib import resources
 from typing import NamedTuple
 
@@ -74,7 +75,8 @@ def read_csv(path: str | os.PathLike[str], target: str) -> Dataset:
     """Read a CSV file with a header row and numeric cells; ``target`` names the column of ``y``.
 
     Every other column is a feature. The reader is strict: an empty cell, a cell that is not a
-    finite number, a row with the wrong number of cells, a duplicate column name or a missing
+    finite number in decimal notation (ASCII digits, optional sign, point and exponent: not
+    ``1_000``, which Python's ``float`` reads), a row with the wrong number of cells, a duplicate column name or a missing
     ``target`` raises ``ValueError`` naming the line and the column. A file that cannot be opened
     raises ``OSError``.
 
@@ -132,16 +134,21 @@ def _parse(f: io.TextIOBase, name: str, target: str) -> Dataset:
     return Dataset(np.delete(table, j, axis=1), table[:, j].copy(), features, target)
 
 
+#: a number as CSV files write it: ASCII digits, an optional sign, decimal point and exponent.
+#: Python's ``float`` takes more (``1_000``, digits of other scripts), which a data file does not mean.
+_DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_NON_FINITE = re.compile(r"[+-]?(?:nan|inf|infinity)", re.IGNORECASE)
+
+
 def _number(cell: str, name: str, line: int, column: str) -> float:
     text = cell.strip()
     if not text:
         raise ValueError(
             f"{name}, line {line}: empty cell in column {column!r} (missing values are not supported)"
         )
-    try:
-        value = float(text)
-    except ValueError:
-        raise ValueError(f"{name}, line {line}: non-numeric value {text!r} in column {column!r}") from None
+    if not (_DECIMAL.fullmatch(text) or _NON_FINITE.fullmatch(text)):
+        raise ValueError(f"{name}, line {line}: non-numeric value {text!r} in column {column!r}")
+    value = float(text)
     if not math.isfinite(value):
         raise ValueError(f"{name}, line {line}: non-finite value {text!r} in column {column!r}")
     return value

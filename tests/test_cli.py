@@ -153,6 +153,9 @@ def error_line(capsys):
         ("header_only", ["--target", "y"], "no data rows"),
         ("good", ["--target", "nope"], "has no column 'nope'; its columns are: a, b, y"),
         ("text_cell", ["--target", "y"], "line 3: non-numeric value 'abc' in column 'b'"),
+        ("underscore_cell", ["--target", "y"], "line 2: non-numeric value '1_0' in column 'a'"),
+        ("arabic_digits", ["--target", "y"], "line 3: non-numeric value '\u0661\u0662' in column 'y'"),
+        ("fullwidth_digit", ["--target", "y"], "line 2: non-numeric value '\uff15' in column 'b'"),
         ("blank_cell", ["--target", "y"], "line 2: empty cell in column 'a'"),
         ("nan_cell", ["--target", "y"], "non-finite value 'nan'"),
         ("ragged", ["--target", "y"], "line 3: 2 cells, but the header has 3"),
@@ -175,6 +178,9 @@ def test_user_errors_are_one_line_with_exit_code_2(make, args, expect, tmp_path,
         "header_only": "a,b,y\n",
         "good": "a,b,y\n1,2,3.5\n2,1,-1\n3,3,0.5\n4,0,2\n",
         "text_cell": "a,b,y\n1,2,3\n4,abc,6\n",
+        "underscore_cell": "a,b,y\n1_0,2,3\n4,5,6\n",  # float() reads 10.0
+        "arabic_digits": "a,b,y\n1,2,3\n4,5,\u0661\u0662\n",  # float() reads 12.0
+        "fullwidth_digit": "a,b,y\n1,\uff15,3\n4,5,6\n",  # float() reads 5.0
         "blank_cell": "a,b,y\n,2,3\n4,5,6\n",
         "nan_cell": "a,b,y\n1,nan,3\n4,5,6\n",
         "ragged": "a,b,y\n1,2,3\n4,5\n",
@@ -253,7 +259,7 @@ def _not_a_number(text):
         float(text.strip())
     except ValueError:
         return bool(text.strip())
-    return False
+    return not text.strip().isascii() or "_" in text  # float() reads these; a data file does not mean them
 
 
 NAMES = ("a", "b", "c", "x1", "age", "ü")
