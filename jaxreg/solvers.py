@@ -123,9 +123,10 @@ class _Config(NamedTuple):
     mixed: bool = False
     # squared loss: working sets of at most gram_ratio * n_samples features use their Gram matrix
     gram_ratio: float = _GRAM_RATIO
-    # Under mixed: the program holds the float64 solve on all features that takes over what float32
-    # cannot finish.  Without it, such a lane ends with status _HANDOVER and the caller solves again
-    # with it (with_fallback): one FISTA fewer to compile, 0.2 to 0.35 s of a first call.
+    # The program holds the solve on all features in the data's dtype that takes over what float32
+    # cannot finish (under mixed) or what buckets ending below all features cannot hold.  Without
+    # it, such a lane ends with status _HANDOVER and the caller solves again with it (with_fallback):
+    # one FISTA fewer to compile, 0.2 to 0.35 s of a first call.
     fallback: bool = True
 
 
@@ -183,21 +184,23 @@ def _intercept_mode(loss: Loss, fit_intercept: bool) -> str:
     return "closed" if loss.closed_form_intercept else "grad"
 
 
-#: status of the lanes of a solve that float32 could not finish, in a program compiled without the
-#: float64 fallback (``_Config.fallback``); never returned to a user: :func:`with_fallback` solves again
+#: status of the lanes of a solve that need the solve on all features in the data's dtype, in a
+#: program compiled without it (``_Config.fallback``); never returned to a user: :func:`with_fallback`
+#: solves again
 _HANDOVER = 4
 
 
 def with_fallback(call: Any, cfg: _Config, inputs: Any, status: Any) -> Any:
-    """``call(fallback)`` for a solver configured by ``cfg``: first without the float64 fallback.
+    """``call(fallback)`` for a solver configured by ``cfg``: first without the fallback.
 
-    Under mixed precision with concrete ``inputs``, the program is first compiled without the float64
-    solve that takes over what float32 cannot finish; if some lane needed it (``status(out)`` holds
-    :data:`_HANDOVER`), the call runs again with it.  Traced inputs (under a user's ``jit``) keep the
-    fallback in the program.  Reading the status waits for the result.
+    With concrete ``inputs``, the program is first compiled without the solve on all features in the
+    data's dtype that takes over what float32 cannot finish (under mixed precision) or what the
+    buckets cannot hold (where they end below all features, :func:`capacities`); if some lane needed
+    it (``status(out)`` holds :data:`_HANDOVER`), the call runs again with it.  Traced inputs (under a
+    user's ``jit``) keep the fallback in the program.  Reading the status waits for the result.
     """
     leaves = jax.tree_util.tree_leaves(inputs)
-    if not cfg.mixed or any(isinstance(a, jax.core.Tracer) for a in leaves):
+    if any(isinstance(a, jax.core.Tracer) for a in leaves):
         return call(True)
     out = call(False)
     if np.any(np.asarray(status(out)) == _HANDOVER):
@@ -796,8 +799,9 @@ def run(
     (``k <= n / 4``, ``cfg.gram_ratio``): then an iteration costs ``k**2`` per lane instead of
     ``2 n k``.  Under ``cfg.mixed`` (:func:`mixed_precision`) the working-set solves of float64
     data run in float32 while every check of the whole problem stays in float64; what float32 cannot
-    finish goes on in float64 on all features, or, without ``cfg.fallback``, ends with status
-    :data:`_HANDOVER` for the caller to solve again (:func:`with_fallback`).  The step size of a
+    finish goes on in float64 on all features, as does what buckets ending below all features
+    cannot hold; without ``cfg.fallback`` such lanes end with status :data:`_HANDOVER` for the caller
+    to solve again (:func:`with_fallback`).  The step size of a
     working-set solve comes from the curvature of the loss at the last check (see ``curved``).
     """
     n, p = X.shape
@@ -953,9 +957,14 @@ def run(
         branch = jnp.where(exact, len(caps), branch)  # float32 fell short: all features in float64
         return score, branch.astype(jnp.int32)
 
+    # a solve on all features in the data's dtype beyond the buckets: for what float32 could not
+    # finish (cfg.mixed) or what the buckets cannot hold (they end below all features); in the
+    # program only with cfg.fallback
+    beyond = cfg.mixed or caps[-1] != p
+
     def handover(branch: Array, done: Array, status: Array) -> tuple[Array, Array]:
-        """Without the float64 fallback in the program, the lanes that need it end with _HANDOVER."""
-        if not cfg.mixed or cfg.fallback:
+        """Without the fallback in the program, the lanes that need it end with _HANDOVER."""
+        if not beyond or cfg.fallback:
             return done, status
         out = branch >= len(caps)  # all features in float64: more than the buckets hold, or exact
         return done | out, jnp.where(out & ~done, _HANDOVER, status)
@@ -978,8 +987,7 @@ def run(
     def switch(branch: Array, tol_in: Array, *args: Array) -> tuple[Array, ...]:
         # one branch per capacity; under cfg.mixed they run in float32 and one more, all features in
         # float64, takes the lanes that float32 could not finish
-        exact_branch = cfg.fallback if cfg.mixed else caps[-1] != p
-        plan = [(k, cfg.mixed) for k in caps] + ([(p, False)] if exact_branch else [])
+        plan = [(k, cfg.mixed) for k in caps] + ([(p, False)] if beyond and cfg.fallback else [])
         branches = [
             functools.partial(lambda k, low, t, W, b, sc, cv, ni: inner(k, low, W, b, sc, cv, t, ni),
                               k, low, tol_in if k == p and not low else 0.5 * tol_in)  # fmt: skip

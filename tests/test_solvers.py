@@ -955,9 +955,8 @@ def test_mixed_precision_with_large_means_converges_in_float64():
 def test_lasso_buckets_end_below_all_features_and_what_they_miss_is_solved_in_float64(tol, monkeypatch):
     """With few samples the lasso's buckets stop short of all features (a lasso solution has at most
     n_samples nonzeros); a working set that outgrows them is solved on all features in float64, and
-    the path meets its tolerance in NumPy as the one with every bucket does.  Under mixed precision
-    the program holds no float64 solve at first: the path is solved again with it only when some lane
-    needed it."""
+    the path meets its tolerance in NumPy as the one with every bucket does.  The program holds no
+    solve on all features at first: the path is solved again with it only when some lane needed it."""
     import importlib
 
     from test_properties import gap_scale, numpy_gap
@@ -989,9 +988,9 @@ def test_lasso_buckets_end_below_all_features_and_what_they_miss_is_solved_in_fl
     for block_size in (1, 5):  # one lane; five lanes (with a float32 solve on all features again)
         fit = functools.partial(jr.path, X, y, alphas=np.asarray(full.alphas), tol=tol, max_iter=9_999)
         res, n_programs = compiles(lambda: fit(block_size=block_size))  # noqa: B023
-        # one lane under mixed precision: compiled without, then with the float64 fallback (five lanes
-        # have a float32 solve on all features, which holds them)
-        assert n_programs == (2 if mixed and block_size == 1 else 1), block_size
+        # one lane: compiled without, then with the solve on all features in float64 (five lanes have
+        # a solve on all features among their buckets, which holds them)
+        assert n_programs == (2 if block_size == 1 else 1), block_size
         assert bool(np.all(np.asarray(res.converged)))
         assert int(np.count_nonzero(res.coef[-1])) > 64  # more than the bucket holds
         for a, c, b, c0, b0 in zip(*map(np.asarray, (res.alphas, res.coef, res.intercept, full.coef,
