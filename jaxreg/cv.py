@@ -8,7 +8,6 @@ lanes of the same batched solve and are sharded over the available devices.
 
 from __future__ import annotations
 
-import functools
 import warnings
 from typing import Any, NamedTuple
 
@@ -270,13 +269,13 @@ def cross_validate(
         X, y, s_paths, tests = _path.shard_rows(n_dev, X, y, s_paths, tests)
         n_dev = 1
     tol_ = V.to_device(tol, X.dtype)
-    full_path, folds_conv, scores, _ = S.with_fallback(
+    full_path, folds_conv, scores, _, chosen, picks = S.with_fallback(
         lambda fb: _cv_program(X, y, s_paths, loss, unit_paths, grid_paths, tol_, tests, _path._fallback(cfg, fb),
                                scoring, n_dev, grid, rho, bool(fit_intercept)),
         cfg.solver, (X, y, s_paths, unit_paths, grid_paths, penalty), lambda o: o[3],
     )  # fmt: skip
     scores = np.asarray(scores).reshape(F, H, A)
-    return _summarize(scores, grid, rho, scoring, full_path, np.asarray(folds_conv).reshape(F, H, A))
+    return _summarize(scores, grid, rho, scoring, full_path, np.asarray(folds_conv).reshape(F, H, A), chosen, picks)
 
 
 def _check_folds(loss: Loss, y: np.ndarray, sw: np.ndarray, train: np.ndarray, test: np.ndarray,
@@ -323,20 +322,29 @@ def _check_folds(loss: Loss, y: np.ndarray, sw: np.ndarray, train: np.ndarray, t
             )
 
 
-@functools.partial(jax.jit, static_argnames="lead")
-def _pick(coef: Array, intercept: Array, best: Array, one_se: Array, lead: int) -> tuple[Array, ...]:
-    """Coefficients and intercepts at two flat indices into the ``lead`` leading (grid) axes."""
-    c = coef.reshape((-1,) + coef.shape[lead:])
-    b = intercept.reshape((-1,) + intercept.shape[lead:])
-    return c[best], b[best], c[one_se], b[one_se]
+def _choose(scores: Array, maximize: bool) -> tuple[Array, Array, Array, Array, Array]:
+    """Mean and standard error over the folds of ``scores (F, H, A)``, the best ``(h, a)`` and ``a_1se``.
+
+    A fold whose fit went non-finite scores NaN: such an alpha can never be the best one.  Alphas
+    decrease along ``A``: the first within one standard error of the best is the largest.
+    """
+    F = scores.shape[0]
+    mean = jnp.mean(scores, axis=0)
+    stderr = jnp.std(scores, axis=0, ddof=1) / np.sqrt(F)
+    loss_mean = jnp.where(jnp.isfinite(mean), -mean if maximize else mean, jnp.inf)
+    h, a = jnp.unravel_index(jnp.argmin(loss_mean), mean.shape)
+    a_1se = jnp.argmax(loss_mean[h] <= loss_mean[h, a] + stderr[h, a])
+    return mean, stderr, h, a, a_1se
 
 
 def _cv_program_impl(
     X: Array, y: Array, s: Array, loss: Loss, unit: Penalty, grid_paths: Array, tol: Array, tests: Array,
     cfg: Any, scoring: str, n_devices: int, grid: Array, rho: Array | None, fit_intercept: bool,
-) -> tuple[_path.PathResult, Array, Array, Array]:
+) -> tuple[_path.PathResult, Array, Array, Array, tuple[Array, ...], tuple[Array, ...]]:
     """The paths, then: the full data's (its first ``grid.size`` lanes) as a :class:`~jaxreg.PathResult`,
-    whether each fold's lane converged, the held-out scores of the folds' lanes, and every lane's status."""
+    whether each fold's lane converged, the held-out scores of the folds' lanes, every lane's status,
+    :func:`_choose` of the scores, and the full data's coefficients and intercepts at ``(h, a)`` and
+    ``(h, a_1se)``."""
     out = _path._paths(X, y, s, loss, unit, grid_paths, tol, cfg, n_devices)
     H_A = tests.shape[1]
     fold_W = out.W[:, -H_A:]
@@ -344,7 +352,15 @@ def _cv_program_impl(
     G = grid.size
     full = _path._PathOut(out.W[:, :G], out.b[:G], out.n_iter[:G], out.crit[:G], out.status[:G])
     full_path = _path._path_result(full, grid, rho, loss, fit_intercept)
-    return full_path, out.status[G:] == S.Status.CONVERGED, _score(scoring, loss, y, Z, tests), out.status
+    scores = _score(scoring, loss, y, Z, tests)
+    chosen = _choose(scores.reshape((-1,) + grid.shape), scoring in _MAXIMIZED)
+    h, a, a_1se = chosen[2:]
+    lead = 1 if rho is None else 2  # the grid axes of the path's coef and intercept
+    coef = full_path.coef.reshape((-1,) + full_path.coef.shape[lead:])
+    b = full_path.intercept.reshape((-1,) + full_path.intercept.shape[lead:])
+    A = grid.shape[1]
+    picks = (coef[h * A + a], b[h * A + a], coef[h * A + a_1se], b[h * A + a_1se])
+    return full_path, out.status[G:] == S.Status.CONVERGED, scores, out.status, chosen, picks
 
 
 _cv_program = compiled(static_argnames=("cfg", "scoring", "n_devices", "fit_intercept"))(_cv_program_impl)
@@ -352,20 +368,12 @@ _cv_program = compiled(static_argnames=("cfg", "scoring", "n_devices", "fit_inte
 
 def _summarize(
     scores: np.ndarray, grid: Array, rho: Array | None, scoring: str, full: _path.PathResult,
-    folds_conv: np.ndarray,
+    folds_conv: np.ndarray, chosen: tuple[Array, ...], picks: tuple[Array, ...],
 ) -> CVResult:
-    F = scores.shape[0]
-    mean = scores.mean(axis=0)  # (H, A)
-    stderr = scores.std(axis=0, ddof=1) / np.sqrt(F)
-    sign = -1.0 if scoring in _MAXIMIZED else 1.0
-    # A fold whose fit went non-finite scores NaN: such an alpha can never be the best one.
-    loss_mean = np.where(np.isfinite(mean), sign * mean, np.inf)
-    if not np.any(np.isfinite(loss_mean)):
+    mean, stderr = np.asarray(chosen[0]), np.asarray(chosen[1])  # (H, A)
+    h, a, a_1se = (int(i) for i in chosen[2:])
+    if not np.any(np.isfinite(mean)):
         raise ValueError("every cross-validation score is non-finite; check the data and the loss")
-    h, a = np.unravel_index(np.argmin(loss_mean), mean.shape)
-    bound = loss_mean[h, a] + stderr[h, a]
-    within = np.nonzero(loss_mean[h] <= bound)[0]
-    a_1se = int(within.min())  # alphas are decreasing: the first within bound is the largest
     grid_np = np.asarray(grid)
     if a in (0, grid_np.shape[1] - 1) and grid_np.shape[1] > 1:
         where = "largest" if a == 0 else "smallest"
@@ -374,9 +382,7 @@ def _summarize(
             UserWarning,
             stacklevel=3,
         )
-    A = mean.shape[1]
-    c_min, b_min, c_1se, b_1se = _pick(full.coef, full.intercept, h * A + a if rho is not None else a,
-                                       h * A + a_1se if rho is not None else a_1se, 1 if rho is None else 2)  # fmt: skip
+    c_min, b_min, c_1se, b_1se = picks
     squeeze = (lambda x: x[0]) if rho is None else (lambda x: x)  # noqa: E731
     return CVResult(
         alphas=full.alphas,
@@ -388,8 +394,8 @@ def _summarize(
         alpha_min=float(grid_np[h, a]),
         alpha_1se=float(grid_np[h, a_1se]),
         l1_ratio=None if rho is None else float(np.asarray(rho)[h]),
-        index_min=int(a) if rho is None else (int(h), int(a)),
-        index_1se=a_1se if rho is None else (int(h), a_1se),
+        index_min=a if rho is None else (h, a),
+        index_1se=a_1se if rho is None else (h, a_1se),
         coef=c_min,
         intercept=b_min,
         coef_1se=c_1se,

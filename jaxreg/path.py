@@ -16,7 +16,6 @@ block on a CPU when the solver works on the design, 10 otherwise (:func:`_auto_b
 from __future__ import annotations
 
 import dataclasses
-import functools
 from typing import Any, NamedTuple
 
 import jax

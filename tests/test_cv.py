@@ -115,15 +115,39 @@ def test_elastic_net_grid_and_edge_warning():
 
 
 def test_non_finite_scores_are_never_chosen():
-    from jaxreg.cv import _summarize
+    from jaxreg.cv import _choose, _summarize
 
     scores = np.array([[1.0, 0.5, np.nan], [1.1, 0.6, 0.1], [0.9, 0.4, 0.2]])[:, None, :]
     grid = np.array([[1.0, 0.1, 0.01]])
     full = jr.PathResult(grid[0], None, np.zeros((3, 2)), np.zeros(3), np.zeros(3, int), np.zeros(3), np.ones(3, bool))
-    res = _summarize(scores, grid, None, "mse", full, np.ones((3, 1, 3), bool))
+    picks = (np.zeros(2), 0.0, np.zeros(2), 0.0)
+    res = _summarize(scores, grid, None, "mse", full, np.ones((3, 1, 3), bool), _choose(scores, False), picks)
     assert res.index_min == 1 and res.alpha_min == 0.1
+    np.testing.assert_allclose(res.mean[:2], [1.0, 0.5])
+    assert np.isnan(res.mean[2])
+    nan = np.full((3, 1, 3), np.nan)
     with pytest.raises(ValueError, match="non-finite"):
-        _summarize(np.full((3, 1, 3), np.nan), grid, None, "mse", full, np.ones((3, 1, 3), bool))
+        _summarize(nan, grid, None, "mse", full, np.ones((3, 1, 3), bool), _choose(nan, False), picks)
+
+
+def test_the_choice_of_alpha_min_and_alpha_1se():
+    """The best mean, and the largest alpha (the first) within one standard error of it; ``auc`` is
+    maximized.  Against the same rule in NumPy."""
+    from jaxreg.cv import _choose
+
+    scores = np.array([[0.9, 0.52, 0.5, 0.7], [0.8, 0.55, 0.45, 0.6], [1.0, 0.5, 0.55, 0.5]])[:, None, :]
+    for maximize in (False, True):
+        mean, stderr, h, a, a_1se = map(np.asarray, _choose(scores, maximize))
+        sign = -1.0 if maximize else 1.0
+        ref_mean = scores.mean(0)
+        ref_err = scores.std(0, ddof=1) / np.sqrt(3)
+        best = np.argmin(sign * ref_mean[0])
+        np.testing.assert_allclose(mean, ref_mean)
+        np.testing.assert_allclose(stderr, ref_err)
+        assert (int(h), int(a)) == (0, best)
+        assert int(a_1se) == np.nonzero(sign * ref_mean[0] <= sign * ref_mean[0, best] + ref_err[0, best])[0].min()
+    assert [int(i) for i in _choose(scores, False)[3:]] == [2, 1]  # a_1se below a: a larger alpha
+    assert [int(i) for i in _choose(scores, True)[3:]] == [0, 0]
 
 
 def test_folds_that_cannot_be_fit_or_scored_are_named():
