@@ -44,10 +44,25 @@ def float_dtype(x: Any) -> Any:
     return jax.dtypes.canonicalize_dtype(dt)  # float64 becomes float32 when x64 is disabled
 
 
+def _on_host(a: jax.Array) -> bool:
+    """Whether the JAX array ``a`` lives in host memory (NumPy then reads it without a copy)."""
+    return all(d.platform == "cpu" for d in a.devices())
+
+
+@jax.jit
+def _count_nonfinite(a: jax.Array) -> jax.Array:
+    return jnp.sum(~jnp.isfinite(a))
+
+
 def _check_finite(name: str, a: Any) -> None:
-    c = concrete(a)
-    if c is not None and c.dtype.kind in "fc" and not np.all(np.isfinite(c)):
-        bad = int(np.size(c) - np.count_nonzero(np.isfinite(c)))
+    if isinstance(a, jax.core.Tracer) or np.dtype(a.dtype).kind not in "fc":
+        return
+    if isinstance(a, jax.Array) and not _on_host(a):
+        bad = int(_count_nonfinite(a))  # counted on the device: no copy of ``a`` to the host
+    else:
+        c = np.asarray(a)
+        bad = 0 if np.all(np.isfinite(c)) else int(np.size(c) - np.count_nonzero(np.isfinite(c)))
+    if bad:
         raise ValueError(f"{name} contains {bad} NaN or infinite value(s)")
 
 

@@ -90,7 +90,8 @@ def _grad_at_null(
         cfg = S._Config(mode, 10_000, 10)
         st = S.run(X, y, s, loss, heavy, W, b, su, tol, cfg)
         W, b = st.W, st.b
-    Z = S.matmul(X, W) + b[None]
+    # with every coefficient at 0 the image is the intercept: no pass over X
+    Z = S.matmul(X, W) + b[None] if free else jnp.broadcast_to(b[None], (n,) + b.shape)
     if mode == "closed":
         Z = Z - jnp.sum(s[..., None] * (Z - y[:, None, None]), axis=0)[None]
     return S.rmatmul(X, s[..., None] * _neg_grad(loss, y, Z))

@@ -269,3 +269,23 @@ def test_huber_delta_must_be_positive(delta):
     X = np.eye(4)
     with pytest.raises(ValueError, match="delta"):
         jr.solve(X, np.arange(4.0), jr.HuberLoss(delta=delta), jr.L1(0.1))
+
+
+@pytest.mark.parametrize("on_host", [True, False])
+def test_non_finite_values_of_a_jax_array_are_counted_where_it_lives(on_host, monkeypatch):
+    """NumPy reads a JAX array in host memory without a copy; one on an accelerator is checked by a
+    reduction on its device instead of a copy of the whole design to the host."""
+    from jaxreg import _validation as V
+
+    X = np.ones((6, 3))
+    X[1, 2], X[4, 0] = np.nan, -np.inf
+    on_device = []
+    count = V._count_nonfinite
+    monkeypatch.setattr(V, "_on_host", lambda a: on_host)
+    monkeypatch.setattr(V, "_count_nonfinite", lambda a: on_device.append(a.shape) or count(a))
+    with pytest.raises(ValueError, match=re.escape("X contains 2 NaN or infinite value(s)")):
+        jr.solve(jnp.asarray(X), np.ones(6), penalty=jr.L1(0.1))
+    assert on_device == ([] if on_host else [(6, 3)])
+    X[1, 2], X[4, 0] = 0.0, 0.0
+    assert bool(jr.solve(jnp.asarray(X), np.arange(6.0), penalty=jr.L1(0.1)).converged)
+    assert on_device == ([] if on_host else [(6, 3)] * 2)
