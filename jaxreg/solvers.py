@@ -985,8 +985,8 @@ def run(
         v: Array
 
     def switch(branch: Array, tol_in: Array, *args: Array) -> tuple[Array, ...]:
-        # one branch per capacity; under cfg.mixed they run in float32 and one more, all features in
-        # float64, takes the lanes that float32 could not finish
+        # one branch per capacity (in float32 under cfg.mixed), and with cfg.fallback one more on all
+        # features in the data's dtype (see beyond)
         plan = [(k, cfg.mixed) for k in caps] + ([(p, False)] if beyond and cfg.fallback else [])
         branches = [
             functools.partial(lambda k, low, t, W, b, sc, cv, ni: inner(k, low, W, b, sc, cv, t, ni),
