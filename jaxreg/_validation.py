@@ -44,6 +44,13 @@ def float_dtype(x: Any) -> Any:
     return jax.dtypes.canonicalize_dtype(dt)  # float64 becomes float32 when x64 is disabled
 
 
+def host_reshape(a: Any, shape: tuple[int, ...]) -> jax.Array:
+    """``a.reshape(shape)``: a concrete array is reshaped on the host and copied to the device (outside
+    a program, a reshape compiles one), a traced one in the program."""
+    host = concrete(a)
+    return a.reshape(shape) if host is None else to_device(host.reshape(shape))
+
+
 def _on_host(a: jax.Array) -> bool:
     """Whether the JAX array ``a`` lives in host memory (NumPy then reads it without a copy)."""
     return all(d.platform == "cpu" for d in a.devices())

@@ -111,12 +111,7 @@ def _unit_lanes(penalty: Penalty, p: int, dtype: Any) -> tuple[Penalty, tuple[in
     pen = penalty.broadcast(shape, p, dtype)
     B = int(np.prod(shape, dtype=int))
 
-    def lanes(a: Array) -> Array:  # concrete leaves are reshaped on the host: no compiled op
-        host = V.concrete(a)
-        new = (B,) + a.shape[len(shape) :]
-        return a.reshape(new) if host is None else V.to_device(host.reshape(new))
-
-    pen = jax.tree_util.tree_map(lanes, pen)
+    pen = jax.tree_util.tree_map(lambda a: V.host_reshape(a, (B,) + a.shape[len(shape) :]), pen)
     return dataclasses.replace(pen, alpha=V.to_device(np.ones((B,), dtype))), shape
 
 

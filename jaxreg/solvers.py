@@ -1162,7 +1162,7 @@ def solve(
     B = int(np.prod(batch_shape, dtype=int))
     # concrete leaves and starting points are shaped on the host (a copy to the device): outside a
     # program, each reshape would compile one
-    pen = jax.tree_util.tree_map(lambda a: _host_reshape(a, (B,) + a.shape[len(batch_shape) :]),
+    pen = jax.tree_util.tree_map(lambda a: V.host_reshape(a, (B,) + a.shape[len(batch_shape) :]),
                                  penalty.broadcast(batch_shape, p, X.dtype))  # fmt: skip
     K = loss.n_outputs
     W0 = b0 = None
@@ -1185,16 +1185,10 @@ def solve(
     cfg = _Config(_intercept_mode(loss, fit_intercept), int(max_iter), int(check_every), capacities(penalty, n, p),
                   mixed=mixed_precision(X.dtype, tol, X.shape))  # fmt: skip
     # The loop is never differentiated: coef and intercept get the implicit derivative instead.
-    args = detach((X, y, _host_reshape(s, (n, 1)), loss, pen, W0, b0, V.to_device(tol, X.dtype)))
+    args = detach((X, y, V.host_reshape(s, (n, 1)), loss, pen, W0, b0, V.to_device(tol, X.dtype)))
     res = with_fallback(lambda fb: _solve_batched(*args, cfg._replace(fallback=fb), batch_shape, bool(fit_intercept)),
                         cfg, (args, penalty), lambda r: r.status)  # fmt: skip
     return differentiable(res, X, y, s, loss, pen, fit_intercept)
-
-
-def _host_reshape(a: Array, shape: tuple[int, ...]) -> Array:
-    """``a.reshape(shape)``: of a concrete array on the host, then copied to the device."""
-    host = V.concrete(a)
-    return a.reshape(shape) if host is None else V.to_device(host.reshape(shape))
 
 
 def _warn_ill_posed(penalty: Penalty, shape: tuple[int, int]) -> None:
