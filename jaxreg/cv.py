@@ -252,7 +252,7 @@ def cross_validate(
     cols = np.concatenate([sw[:, None], (tr_w / tr_w.sum(1, keepdims=True)).T], axis=1)  # (n, F + 1)
     s_paths = V.to_device(np.repeat(cols, H, axis=1), X.dtype)  # (n, (F + 1) * H)
 
-    def tile(a: Array) -> Array:  # concrete leaves are tiled on the host: a copy (V.to_device), no compiled op
+    def tile(a: Array) -> Array:  # concrete leaves are tiled on the host (V.to_device): no compiled op
         host, reps = V.concrete(a), (F + 1,) + (1,) * (a.ndim - 1)
         return jnp.tile(a, reps) if host is None else V.to_device(np.tile(host, reps))
 
@@ -270,12 +270,13 @@ def cross_validate(
         n_dev = 1
     tol_ = V.to_device(tol, X.dtype)
     full_path, folds_conv, scores, _, chosen, picks = S.with_fallback(
-        lambda fb: _cv_program(X, y, s_paths, loss, unit_paths, grid_paths, tol_, tests, _path._fallback(cfg, fb),
-                               scoring, n_dev, grid, rho, bool(fit_intercept)),
+        lambda fb: _cv_program(X, y, s_paths, loss, unit_paths, grid_paths, tol_, tests,
+                               _path._fallback(cfg, fb), scoring, n_dev, grid, rho, bool(fit_intercept)),
         cfg.solver, (X, y, s_paths, unit_paths, grid_paths, penalty), lambda o: o[3],
     )  # fmt: skip
     scores = np.asarray(scores).reshape(F, H, A)
-    return _summarize(scores, grid, rho, scoring, full_path, np.asarray(folds_conv).reshape(F, H, A), chosen, picks)
+    folds_conv = np.asarray(folds_conv).reshape(F, H, A)
+    return _summarize(scores, grid, rho, scoring, full_path, folds_conv, chosen, picks)
 
 
 def _check_folds(loss: Loss, y: np.ndarray, sw: np.ndarray, train: np.ndarray, test: np.ndarray,

@@ -76,7 +76,8 @@ def read_csv(path: str | os.PathLike[str], target: str) -> Dataset:
 
     Every other column is a feature. The reader is strict: an empty cell, a cell that is not a
     finite number in decimal notation (ASCII digits, optional sign, point and exponent: not
-    ``1_000``, which Python's ``float`` reads), a row with the wrong number of cells, a duplicate column name or a missing
+    ``1_000``, which Python's ``float`` reads), a row with the wrong number of cells, a duplicate
+    column name or a missing
     ``target`` raises ``ValueError`` naming the line and the column. A file that cannot be opened
     raises ``OSError``.
 

@@ -475,7 +475,10 @@ def path(
                        S.mixed_precision(X.dtype, tol, X.shape))  # fmt: skip
     H = grid.shape[0]
     host = V.concrete(s)  # concrete weights are repeated on the host: no compiled op
-    s_paths = jnp.broadcast_to(s[:, None], (X.shape[0], H)) if host is None else V.to_device(np.repeat(host[:, None], H, 1))
+    if host is None:
+        s_paths = jnp.broadcast_to(s[:, None], (X.shape[0], H))
+    else:
+        s_paths = V.to_device(np.repeat(host[:, None], H, axis=1))
     n_dev = n_devices_for(devices)
     check_shard(shard)
     xtx = None

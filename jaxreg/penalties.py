@@ -201,7 +201,10 @@ class Penalty:
             leaf = jnp.asarray(leaf, dtype) if host is None else np.asarray(host, dtype)
             base = leaf.shape[leaf.ndim - nd :]
             shape = tuple(batch_shape) + base
-            new[name] = jnp.broadcast_to(leaf, shape) if host is None else V.to_device(np.broadcast_to(leaf, shape))
+            if host is None:
+                new[name] = jnp.broadcast_to(leaf, shape)
+            else:
+                new[name] = V.to_device(np.broadcast_to(leaf, shape))
         return dataclasses.replace(self, **new)
 
     def _default_weight_size(self, n_features: int) -> int:

@@ -1017,7 +1017,8 @@ def run(
         exact = jnp.zeros((), bool)
         score, branch = choose(W0, v, exact)
         done, status = handover(branch, done, status)
-        o = Outer(W0, b, n_iter0, done, status, crit, score, branch, curv, jnp.zeros((), jnp.int32), exact, Z, v)
+        it0 = jnp.zeros((), jnp.int32)
+        o = Outer(W0, b, n_iter0, done, status, crit, score, branch, curv, it0, exact, Z, v)
         o = jax.lax.while_loop(lambda o: ~jnp.all(o.done) & (o.it < _MAX_OUTER), body, o)
         return Solution(o.W, o.b, o.n_iter, o.crit, o.status, Known(o.Z, o.b, o.v))
 
@@ -1180,14 +1181,17 @@ def solve(
         if b0.size not in (B, B * K):
             shape = batch_shape + ((K,) if K > 1 else ())
             raise ValueError(f"intercept_init must have shape {shape} like the result's intercept, got {b0.shape}")
-        b0 = (jnp if host is None else np).broadcast_to(b0.reshape(batch_shape + (-1,)), batch_shape + (K,)).reshape(B, K)
+        xp = jnp if host is None else np
+        b0 = xp.broadcast_to(b0.reshape(batch_shape + (-1,)), batch_shape + (K,)).reshape(B, K)
         b0 = b0 if host is None else V.to_device(b0)
     cfg = _Config(_intercept_mode(loss, fit_intercept), int(max_iter), int(check_every), capacities(penalty, n, p),
                   mixed=mixed_precision(X.dtype, tol, X.shape))  # fmt: skip
     # The loop is never differentiated: coef and intercept get the implicit derivative instead.
     args = detach((X, y, V.host_reshape(s, (n, 1)), loss, pen, W0, b0, V.to_device(tol, X.dtype)))
-    res = with_fallback(lambda fb: _solve_batched(*args, cfg._replace(fallback=fb), batch_shape, bool(fit_intercept)),
-                        cfg, (args, penalty), lambda r: r.status)  # fmt: skip
+    res = with_fallback(
+        lambda fb: _solve_batched(*args, cfg._replace(fallback=fb), batch_shape, bool(fit_intercept)),
+        cfg, (args, penalty), lambda r: r.status,
+    )
     return differentiable(res, X, y, s, loss, pen, fit_intercept)
 
 

@@ -145,7 +145,8 @@ def test_the_choice_of_alpha_min_and_alpha_1se():
         np.testing.assert_allclose(mean, ref_mean)
         np.testing.assert_allclose(stderr, ref_err)
         assert (int(h), int(a)) == (0, best)
-        assert int(a_1se) == np.nonzero(sign * ref_mean[0] <= sign * ref_mean[0, best] + ref_err[0, best])[0].min()
+        within = sign * ref_mean[0] <= sign * ref_mean[0, best] + ref_err[0, best]
+        assert int(a_1se) == np.nonzero(within)[0].min()
     assert [int(i) for i in _choose(scores, False)[3:]] == [2, 1]  # a_1se below a: a larger alpha
     assert [int(i) for i in _choose(scores, True)[3:]] == [0, 0]
 
