@@ -38,8 +38,8 @@ COMPILER_OPTIONS: dict[str, Any] = {"xla_cpu_use_fusion_emitters": False}
 #: into two or three reductions (windows of 32, then their results), each a kernel of its own that
 #: its operand no longer fuses into: 159 of the 391 kernels of the L1-logistic path.  Without it the
 #: path programs compile in 0.2 to 0.8 s less; L1-logistic's path ran 10% faster, the wide one up to
-#: 6% slower, the others within the noise of the machine (benchmarks/README.md).  The sums then accumulate in order; every
-#: duality gap that decides convergence is computed in float64.
+#: 6% slower, the others within the noise of the machine (benchmarks/README.md).  The sums then
+#: accumulate in order; every duality gap that decides convergence is computed in float64.
 CPU_COMPILER_OPTIONS: dict[str, Any] = {
     "xla_backend_optimization_level": 1,
     "xla_disable_hlo_passes": "tree_reduction_rewriter",
