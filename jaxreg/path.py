@@ -252,7 +252,7 @@ def _path_core(
     s_l = jnp.repeat(s, blk, axis=1)
     base = jax.tree_util.tree_map(per_lane, unit)
     X_low = S.low_design(X, s, mode) if cfg.solver.mixed and gram is None else None  # once per path
-    means = S.rmatmul(X, s) if mode == "grad" and gram is None else None  # centers, once per path
+    means = S.rmatmul(X, s) if mode != "none" and gram is None else None  # centers, once per path
 
     # lanes (P * blk) of (p or n, P * blk, K) -> the last lane of each path (p or n, P, K), and back
     last = lambda a: a.reshape(a.shape[:1] + (P, blk) + a.shape[2:])[:, :, -1]
@@ -278,7 +278,7 @@ def _path_core(
     gram1 = None  # the Gram model with one lane per path
     if gram is not None:
         gram1 = (S._Gram(gram[0].G, gram[0].q[:, ::blk], gram[0].yy[::blk]),) + gram[1:]
-    init = (W_init, su.b_null, S.known_at(X, y, s, loss, mode, W_init, su.b_null, gram1))
+    init = (W_init, su.b_null, S.known_at(X, y, s, loss, mode, W_init, su.b_null, gram1, means))
     _, outs = jax.lax.scan(block, init, a_blocks)
 
     def unblock(a: Array, lane_axis: int) -> Array:

@@ -663,11 +663,32 @@ def setup(X: Array, y: Array, s: Array, loss: Loss, mode: str, gram: _Gram | Non
 
 
 def known_at(X: Array, y: Array, s: Array, loss: Loss, mode: str, W: Array, b: Array,
-             gram: tuple[_Gram, Array, Array] | None = None) -> Known:  # fmt: skip
-    """:class:`Known` at ``(W, b)`` for the lanes ``s (n, B)``, as the checks of :func:`run` compute it."""
-    full = _Design(X, y, s, loss, mode) if gram is None else gram[0]
-    Z, b = full.forward(W, b)
-    return Known(Z, b, full.dual(W, b, Z, full.value(Z, W))[0])
+             gram: tuple[_Gram, Array, Array] | None = None,
+             means: Array | None = None) -> Known:  # fmt: skip
+    """:class:`Known` at ``(W, b)`` for the lanes ``s (n, B)``, as the checks of :func:`run` compute it
+    (``means``: as given to :func:`run`, the weighted column means ``(p, groups)``)."""
+    full = _full_model(X, y, s, loss, mode, means) if gram is None else gram[0]
+    return _products(full, W, b)
+
+
+def _full_model(X: Array, y: Array, s: Array, loss: Loss, mode: str, means: Array | None) -> _Design:
+    """The whole problem as the checks of :func:`run` see it.
+
+    With the intercept in closed form (squared loss) and the weighted column means ``(p, groups)``
+    at hand, its products are those of the centered design: ``X.T (s u)`` then loses no precision to
+    large column means, where the uncentered product carries ``means * sum_i s_i u_i``, zero in
+    exact arithmetic but ``eps |y|`` after rounding: with columns offset by 1e4 and targets by 1e6,
+    that noise held the duality gap of float64 paths above ``tol`` for 10 000 iterations.
+    """
+    if mode != "closed" or means is None:
+        return _Design(X, y, s, loss, mode)
+    return _Design(X, y, s, loss, mode, jnp.repeat(means, s.shape[1] // means.shape[1], axis=1))
+
+
+def _products(full: Any, W: Array, b: Array) -> Known:
+    """:class:`Known` at ``(W, b)`` of :func:`_full_model` (or a Gram model), with the intercept of ``X``."""
+    Z, b_model = full.forward(W, b)
+    return Known(Z, full.intercept(W, b_model), full.dual(W, b_model, Z, full.value(Z, W))[0])
 
 
 def uses_gram(loss: Loss, mode: str, n_samples: int, n_features: int) -> bool:
@@ -823,15 +844,15 @@ def run(
     precompute = uses_gram(loss, mode, n, p)
     if precompute:
         full, mu_full, ybar_full = _gram_model(X, y, s_g, mode, blk) if gram is None else gram
-    else:
-        full = _Design(X, y, s, loss, mode)
     l1 = jax.vmap(lambda pen: pen._strengths(p, dtype)[0])(penalty) if caps != (p,) else None
     n_power = _N_POWER if caps != (p,) else _N_POWER_DENSE
     if cfg.mixed and X_low is None and not precompute:  # the Gram model needs no float32 design
         X_low = low_design(X, s, mode)
     # weighted column means per group, for the implicitly centered float64 designs (see _Design)
-    if means is None and mode == "grad" and not precompute:
+    if means is None and mode != "none" and not precompute:
         means = rmatmul(X, s_g)  # (p, groups)
+    if not precompute:
+        full = _full_model(X, y, s, loss, mode, means)
 
     def curved(lip: Any, curv: Array) -> Array:
         """The Lipschitz constant of the smooth part's gradient per lane, from ``lip(weights)``.
@@ -917,7 +938,7 @@ def run(
 
     def check(W: Array, b: Array, n_iter: Array, done: Array, status: Array, crit: Array,
               known: Known | None = None):  # fmt: skip
-        Z, b, v = full.forward(W, b) + (None,) if known is None else known
+        Z, b, v = _products(full, W, b) if known is None else known
         F = full.value(Z, W)
         if precompute and mode == "closed":
             b = (jnp.repeat(ybar_full, blk) - jnp.sum(jnp.repeat(mu_full, blk, axis=1) * W[..., 0], axis=0))[:, None]
@@ -1030,16 +1051,12 @@ def run(
         short: Array  # () bool: the last float32 working-set solve fell short
         stop: Array  # () bool: every lane done, or _MAX_OUTER inner solves
 
-    def products(W: Array, b: Array) -> Known:
-        Z, b = full.forward(W, b)
-        return Known(Z, b, full.dual(W, b, Z, full.value(Z, W))[0])
-
     def solve(lp: Loop) -> Loop:
         o = lp.o
         tol_in = jnp.where(o.done, jnp.inf, tol_abs)
         W, b, n_iter, st_in, short = switch(o.branch, tol_in, o.W, o.b, o.score, o.curv, o.n_iter)
         status = jnp.where(o.done | (st_in < Status.NONFINITE), o.status, st_in)
-        k = products(W, b)
+        k = _products(full, W, b)
         o = o._replace(W=W, b=k.b, n_iter=n_iter, status=status, it=o.it + 1, Z=k.Z, v=k.v)
         return Loop(o, short, lp.stop)
 
@@ -1054,7 +1071,7 @@ def run(
         stop = jnp.all(done) | (o.it >= _MAX_OUTER)
         return jax.lax.cond(stop, lambda x: x, solve, Loop(o, lp.short, stop))
 
-    k0 = products(W0, b0) if known is None else known
+    k0 = _products(full, W0, b0) if known is None else known
     zero = jnp.zeros((), jnp.int32)
     curv0 = jnp.zeros((B,) if quadratic else (n, B), dtype)  # score, branch and curv: set by the first check
     o = Outer(W0, k0.b, n_iter0, jnp.zeros(B, bool), status0, crit0, jnp.zeros(p, dtype), zero, curv0, zero,
