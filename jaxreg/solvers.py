@@ -10,15 +10,18 @@ of all lanes form one ``(n_features, n_lanes)`` matrix, so one iteration costs t
 ``X @ W`` and ``X.T @ G``, and a single ``lax.while_loop`` runs while any lane is unconverged; finished
 lanes are frozen.  Convergence is checked every ``check_every`` iterations.
 
-Stopping rule.  With ``u = -f'(y, z)`` and ``v = X.T @ (s * u) / sum(s)``, the dual point ``c * u``
+Stopping rule.  With ``u = -f'(y, z)`` and ``v = Xc.T @ (s * u) / sum(s)``, the dual point ``c * u``
 (``c`` in ``(0, 1]`` scales ``v`` into the penalty's dual ball) gives the Fenchel dual value
 ``D = -sum_i s_i f*(y_i, -c u_i) / sum(s) - g*(c v)`` and the gap ``P - D >= 0``.  The constraints that
 the intercept and unpenalized features put on the dual point (``v_j = 0``, ``mean_s(u) = 0``) hold
 only at the optimum.  The gap is therefore computed for the problem in which each free coordinate is
 confined to a box ``|w_j| <= R_j`` with ``R_j = max(2 |w_j|, sqrt(scale) / ||x_j||_s)`` (and
-``R_b = max(2 |b|, sqrt(scale))`` for the intercept), whose conjugate adds ``c R_j |v_j|``: near the
+``R_b = max(2 |b_c|, sqrt(scale))`` for the intercept), whose conjugate adds ``c R_j |v_j|``: near the
 solution the box is inactive, so this is a true duality gap of a problem with the same solution, and
-it vanishes only when the free coordinates are optimal too.  A lane stops
+it vanishes only when the free coordinates are optimal too.  With an intercept, ``Xc`` is ``X`` with
+its columns centered with the weights ``s`` and ``b_c = b + mean_s(X) @ w`` (for multinomial, less
+its mean over the classes, to which the loss is blind): the gap of the same problem in coordinates
+whose intercept does not grow with the column means (see :class:`_Design`).  A lane stops
 when its gap is at most ``tol * scale`` with ``scale = 2 * mean_s f(y, b0)``, the deviance of the
 intercept-only model; for squared loss that is ``||y - mean(y)||**2 / n``, scikit-learn's meaning of
 ``tol``.  For squared loss the intercept is eliminated in closed form (``b = mean_s(y - X @ w)``),
@@ -333,9 +336,12 @@ class _Design:
     subtract ``center.W`` and ``center * sum(G)``.  Centering the columns with the sample weights
     (the intercept becomes ``b + center.w``) decouples the intercept from the coefficients: with
     column means far from zero, a fitted intercept otherwise takes thousands of iterations.  The
-    stopping test stays that of the uncentered problem: :meth:`dual` returns ``X.T (s u)`` and
-    :meth:`intercept` the intercept ``b - center.w`` of ``X``, so a working-set solve stops where the
-    check of the whole problem will find it converged.
+    duality gap is that of the centered problem, the same problem in other coordinates: its
+    ``X.T (s u)`` loses no precision to ``center * sum_i s_i u_i``, and the box of a free intercept
+    (see :func:`gap`) has the radius of ``b``, not of ``b - center.w``, which grows with the column
+    means (columns offset by 1000 held an L1-logistic path at 5000 times ``tol``).  The checks of the
+    whole problem use the same centers (:func:`_full_model`), so a working-set solve stops where they
+    will find it converged.  :meth:`intercept` gives the intercept of ``X``.
     """
 
     def __init__(self, X: Array, y: Array, s: Array, loss: Loss, mode: str, center: Array | None = None):
@@ -344,6 +350,10 @@ class _Design:
     def intercept(self, W: Array, b: Array) -> Array:
         """The intercept of the uncentered design ``X`` for this model's ``(W, b)``."""
         return b if self.center is None else b - jnp.einsum("kb,kbo->bo", self.center, W)
+
+    def model_intercept(self, W: Array, b: Array) -> Array:
+        """This model's intercept for the intercept ``b`` of ``X`` (the inverse of :meth:`intercept`)."""
+        return b if self.center is None else b + jnp.einsum("kb,kbo->bo", self.center, W)
 
     def _rmatmul(self, G: Array) -> Array:
         out = rmatmul(self.X, G)
@@ -369,6 +379,10 @@ class _Design:
         eps = jnp.finfo(Zy.dtype).eps
         # Rounding in z = X w + b is ~eps |z|, so F carries an error ~eps * sum_i s_i |f'(z_i)| |z_i|.
         slack = 32 * eps * (jnp.sum(jnp.abs(Gz * Zy), axis=(0, 2)) + jnp.abs(Fy))
+        if self.center is not None:
+            # z = X w - c.w cancels where the column means are large: its rounding is ~eps |c|.|w|
+            cw = jnp.einsum("kb,kbo->bo", jnp.abs(self.center), jnp.abs(Wy))  # (B, K)
+            slack = slack + 32 * eps * jnp.sum(jnp.sum(jnp.abs(Gz), axis=0) * cw, axis=-1)
         return Fy, self._rmatmul(Gz), jnp.sum(Gz, axis=0), slack
 
     def excess_pair(self, gW: Array, dW: Array, An: Array, Ay: Array) -> tuple[Array, Array]:
@@ -404,7 +418,7 @@ class _Design:
                 val = loss._conjugate(y, -c[None, :, None] * u)
                 return jnp.sum(jnp.where(s > 0, s * val, 0.0), axis=0)
 
-        return (rmatmul(self.X, su) if v is None else v), fconj, jnp.sum(su, axis=0)
+        return (self._rmatmul(su) if v is None else v), fconj, jnp.sum(su, axis=0)
 
     def rounding(self, W: Array, img: Array) -> float:
         """What :func:`gap` adds for rounding: nothing (the residuals are formed directly)."""
@@ -422,6 +436,9 @@ class _Gram:
         self.G, self.q, self.yy = G, q, yy
 
     def intercept(self, W: Array, b: Array) -> Array:
+        return b
+
+    def model_intercept(self, W: Array, b: Array) -> Array:
         return b
 
     def forward(self, W: Array, b: Array) -> tuple[Array, Array]:
@@ -500,7 +517,9 @@ def gap(
     slope = jnp.maximum(v, 0.0) if getattr(penalty, "positive", False) else jnp.abs(v)
     box = jnp.sum(jnp.where(free, R * slope, 0.0), axis=(0, 2))
     if mode == "grad":
-        Rb = jnp.maximum(2.0 * jnp.abs(model.intercept(W, b)), radius[1][:, None])
+        if b.shape[-1] > 1:  # multinomial: blind to a common shift of the intercepts, which the box is not
+            b = b - jnp.mean(b, axis=-1, keepdims=True)
+        Rb = jnp.maximum(2.0 * jnp.abs(b), radius[1][:, None])  # b: the model's own intercept
         box = box + jnp.sum(Rb * jnp.abs(u_sum), axis=-1)
     return P - D + c * box + model.rounding(W, img), v
 
@@ -696,20 +715,21 @@ def known_at(X: Array, y: Array, s: Array, loss: Loss, mode: str, W: Array, b: A
 def _full_model(X: Array, y: Array, s: Array, loss: Loss, mode: str, means: Array | None) -> _Design:
     """The whole problem as the checks of :func:`run` see it.
 
-    With the intercept in closed form (squared loss) and the weighted column means ``(p, groups)``
-    at hand, its products are those of the centered design: ``X.T (s u)`` then loses no precision to
-    large column means, where the uncentered product carries ``means * sum_i s_i u_i``, zero in
-    exact arithmetic but ``eps |y|`` after rounding: with columns offset by 1e4 and targets by 1e6,
-    that noise held the duality gap of float64 paths above ``tol`` for 10 000 iterations.
+    With a fitted intercept and the weighted column means ``(p, groups)`` at hand, it is the
+    centered design of :class:`_Design`, as the working-set solves are.  Its ``X.T (s u)`` then
+    loses no precision to large column means, where the uncentered product carries
+    ``means * sum_i s_i u_i``: with the intercept in closed form (squared loss) that is zero in exact
+    arithmetic but ``eps |y|`` after rounding, and with columns offset by 1e4 and targets by 1e6 it
+    held the duality gap of float64 paths above ``tol`` for 10 000 iterations.
     """
-    if mode != "closed" or means is None:
+    if mode == "none" or means is None:
         return _Design(X, y, s, loss, mode)
     return _Design(X, y, s, loss, mode, jnp.repeat(means, s.shape[1] // means.shape[1], axis=1))
 
 
 def _products(full: Any, W: Array, b: Array) -> Known:
-    """:class:`Known` at ``(W, b)`` of :func:`_full_model` (or a Gram model), with the intercept of ``X``."""
-    Z, b_model = full.forward(W, b)
+    """:class:`Known` at ``(W, b)`` of :func:`_full_model` (or a Gram model); ``b`` the intercept of ``X``."""
+    Z, b_model = full.forward(W, full.model_intercept(W, b))
     return Known(Z, full.intercept(W, b_model), full.dual(W, b_model, Z, full.value(Z, W))[0])
 
 
@@ -939,7 +959,13 @@ def run(
         kappa = jnp.clip(1.05 * cast(b_curv) / L0, jnp.finfo(wdt).eps, 1.0) if mode == "grad" else None
         # the model of X - center with targets y - y_off has the intercept b + center.w - y_off
         offset = lambda Wc: y_off - jnp.einsum("kb,kbo->bo", center, Wc)  # noqa: E731
-        b_in = cast(b - offset(W if idx is None else W[idx]))
+        b_in = b - offset(W if idx is None else W[idx])
+        if K > 1 and mode == "grad":
+            # the centering moves all classes' intercepts by about center.W; the softmax is blind to
+            # a common shift, float32 is not (at 1e2 it loses 1e-5 of the logits, and float32 solves
+            # of columns offset by 100 ran their 2000 iterations before handing over to float64)
+            b_in = b_in - jnp.mean(b_in, axis=-1, keepdims=True)
+        b_in = cast(b_in)
         st = fista(model, pen, Wk, b_in, L0, cast(tol_in), budget, (Rk, cast(root)), cfg, loss.has_dual, kappa)
         W_k = st.W.astype(dtype)
         b_new = st.b.astype(dtype) + offset(W_k)
@@ -964,7 +990,7 @@ def run(
         F = full.value(Z, W)
         if precompute and mode == "closed":
             b = (jnp.repeat(ybar_full, blk) - jnp.sum(jnp.repeat(mu_full, blk, axis=1) * W[..., 0], axis=0))[:, None]
-        new_crit, v = gap(full, penalty, W, b, Z, F, (R0, root), mode, loss.has_dual,
+        new_crit, v = gap(full, penalty, W, full.model_intercept(W, b), Z, F, (R0, root), mode, loss.has_dual,
                           jnp.ones(B, dtype), v)  # fmt: skip
         bad = ~jnp.isfinite(new_crit) | (status == Status.NONFINITE)
         stalled = status == Status.STALLED

@@ -81,7 +81,8 @@ def numpy_gap(name, X, y, s, coef, intercept, fit_intercept, alpha, l1_ratio, om
 
     ``s`` sums to one; ``l1 = alpha l1_ratio omega``, ``l2 = alpha (1 - l1_ratio) omega``.  The dual
     point is ``c u`` with ``u = -f'(y, z)`` and ``c = min(1, min_j l1_j / |v_j|)`` over the features
-    with ``l2_j = 0 < l1_j`` (``v = X.T (s u)``), so that
+    with ``l2_j = 0 < l1_j`` (``v = X.T (s u)``; with an intercept, that of the columns centered with
+    the weights, the same problem in coordinates whose intercept is ``b_c = b + mean_s(X) w``), so that
 
         D = -sum_i s_i f*(y_i, -c u_i) - sum_{l2_j > 0} (c |v_j| - l1_j)_+**2 / (2 l2_j).
 
@@ -90,7 +91,7 @@ def numpy_gap(name, X, y, s, coef, intercept, fit_intercept, alpha, l1_ratio, om
     ``c R_b |sum_i s_i u_i|`` for a free intercept (the support function of a box ``|w_j| <= R_j``
     whose size is fixed by the data): ``R_j = max(2 |w_j|, sqrt(scale) / ||x_j||_s)`` with the
     weighted (centered, for squared loss with intercept) column norm floored at ``sqrt(eps)`` of the
-    largest, ``R_b = max(2 |b|, sqrt(scale))``.  The gap is absolute (not divided by ``scale``).
+    largest, ``R_b = max(2 |b_c|, sqrt(scale))``.  The gap is absolute (not divided by ``scale``).
 
     Returns the gap and the size of the terms it is a difference of (for rounding tolerances).
     """
@@ -102,7 +103,10 @@ def numpy_gap(name, X, y, s, coef, intercept, fit_intercept, alpha, l1_ratio, om
         intercept = 0.0
     z = X @ coef + intercept
     u = -f_prime(name, y, z)
-    v = X.T @ (s * u)
+    # with an intercept, the gap of the same problem on columns centered with the weights s, whose
+    # intercept is intercept + mean_s(X) @ coef
+    mean_x = X.T @ s if fit_intercept else np.zeros(X.shape[1])
+    v = (X - mean_x).T @ (s * u)
     l1, l2 = alpha * l1_ratio * omega, alpha * (1 - l1_ratio) * omega
     a = np.abs(v)
     l1_only = (l2 == 0) & (l1 > 0)
@@ -120,7 +124,7 @@ def numpy_gap(name, X, y, s, coef, intercept, fit_intercept, alpha, l1_ratio, om
     free = (l1 == 0) & (l2 == 0)
     box = np.sum(R[free] * a[free])
     if fit_intercept and not closed:
-        box += max(2 * abs(intercept), np.sqrt(scale)) * abs(np.sum(s * u))
+        box += max(2 * abs(intercept + mean_x @ coef), np.sqrt(scale)) * abs(np.sum(s * u))
     gap = primal - dual + c * box
     xc = X - (X.T @ s if closed else 0.0)
     size = (

@@ -963,6 +963,42 @@ def test_large_means_cost_neither_precision_nor_iterations(precision, block_size
         assert abs(P(c1) - P(c0)) <= float(g0) + float(g1) + 1e-12
 
 
+@pytest.mark.parametrize("loss_name", ["logistic", "poisson", "multinomial"])
+@pytest.mark.parametrize("precision", ["mixed", "float64"])
+def test_large_column_means_with_a_free_intercept(loss_name, precision, monkeypatch):
+    """Columns offset by 1e3 and 1e4, with an intercept fitted as a free variable: the gap is that of
+    the centered problem, whose intercept stays small, so the paths converge in the iterations of
+    the data as given, to the same coefficients and objective.  With the uncentered problem's gap,
+    whose box for the intercept grows with ``|b| ~ 1e3 |w|``, blocks of 10 stalled at 5000 times
+    ``tol`` (L1-logistic, columns offset by 1e3)."""
+    from jaxreg import solvers as S
+
+    if precision == "float64":
+        monkeypatch.setattr(S, "_MIXED_MIN_TOL", 1.0)
+    X, z = _ar1(200, 300, seed=1)
+    rng = np.random.default_rng(1)
+    y, loss = {
+        "logistic": ((z > np.median(z)).astype(float), jr.LogisticLoss()),
+        "poisson": (rng.poisson(np.exp(0.3 * z / z.std())).astype(float), jr.PoissonLoss()),
+        "multinomial": (np.digitize(z, np.quantile(z, [1 / 3, 2 / 3])).astype(float), jr.MultinomialLoss(3)),
+    }[loss_name]
+    grid = np.asarray(jr.path(X, y, loss, alphas=10, eps=1e-2).alphas)
+    fit = functools.partial(jr.path, y=y, loss=loss, alphas=grid, tol=1e-5, block_size=10, max_iter=20_000)
+    base = fit(X)
+    assert bool(np.all(np.asarray(base.converged)))
+    for offset in (1e3, 1e4):
+        moved = fit(X + offset)
+        assert bool(np.all(np.asarray(moved.converged))), (offset, moved.n_iter)
+        assert int(np.sum(moved.n_iter)) <= 1.2 * int(np.sum(base.n_iter)) + 100, (base.n_iter, moved.n_iter)
+        # the same optimum: equal objectives within the gaps
+        for a, c0, b0, c1, b1, g0, g1 in zip(grid, base.coef, base.intercept, moved.coef, moved.intercept,
+                                              base.gap, moved.gap, strict=True):  # fmt: skip
+            c0, c1, b0, b1 = (np.asarray(t, float) for t in (c0, c1, b0, b1))
+            P0 = np.mean(np.asarray(loss(y, X @ c0 + b0))) + a * np.abs(c0).sum()
+            P1 = np.mean(np.asarray(loss(y, (X + offset) @ c1 + b1))) + a * np.abs(c1).sum()
+            assert abs(P1 - P0) <= float(g0) + float(g1) + 1e-9 * (1 + abs(P0)), (offset, a)
+
+
 @pytest.mark.parametrize("tol", [1e-5, 1e-6])  # float32 working sets, and float64 throughout
 def test_lasso_buckets_end_below_all_features_and_what_they_miss_is_solved_in_float64(tol, monkeypatch):
     """With few samples the lasso's buckets stop short of all features (a lasso solution has at most
