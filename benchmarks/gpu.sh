@@ -6,7 +6,10 @@
 # (the path and CV benchmarks, with the peers on this machine's CPU) to OUT_DIR.  PART "graphs"
 # writes the iteration time, and the paths of jaxreg alone (graphs-on/, graphs-off/), with the
 # while loops run as CUDA graphs and with XLA's default command buffers; PART "unroll" writes the
-# iteration time with and without the steps between two checks unrolled to OUT_DIR/unroll.
+# iteration time with and without the steps between two checks unrolled to OUT_DIR/unroll; PART
+# "autotune" writes the paths of jaxreg alone, float32 and float64 (autotune-default/, autotune-0/,
+# triton-off/), with XLA's GPU autotuning at its default, at level 0, and without Triton matrix
+# products (the float32 first calls of the H100 run at c81096d took 2 to 3 times those of float64).
 set -u
 out=${1:-benchmarks/results/gpu}
 part=${2:-main}
@@ -24,6 +27,15 @@ nproc | sed 's/^/cpu cores: /' | tee -a "$out/device.txt"
 if [ "$part" = unroll ]; then
   timeout ${ITER_TIMEOUT:-120} python3 benchmarks/iteration.py --problems wide --lanes 1,10 --dtypes float64 \
     --check-every 10 --unroll 0,1 --out "$out/unroll" 2>&1 | tail -8
+  exit 0
+fi
+if [ "$part" = autotune ]; then
+  for v in "autotune-default:" "autotune-0:--xla_gpu_autotune_level=0" \
+           "triton-off:--xla_gpu_enable_triton_gemm=false"; do
+    name=${v%%:*}; flags=${v#*:}
+    XLA_FLAGS="$flags" timeout ${BENCH_TIMEOUT:-150} python3 benchmarks/run.py --out "$out/$name" --peers "" \
+      --repeat "${REPEAT:-1}" --dtypes float32,float64 --problems "${PROBLEMS:-wide,cv}" 2>&1 | grep -v '^|' | tail -6
+  done
   exit 0
 fi
 if [ "$part" = graphs ]; then  # the while loops as CUDA graphs against XLA's defaults (not kept)
