@@ -982,7 +982,7 @@ def test_large_column_means_with_a_free_intercept(loss_name, precision, monkeypa
         "poisson": (rng.poisson(np.exp(0.3 * z / z.std())).astype(float), jr.PoissonLoss()),
         "multinomial": (np.digitize(z, np.quantile(z, [1 / 3, 2 / 3])).astype(float), jr.MultinomialLoss(3)),
     }[loss_name]
-    grid = np.asarray(jr.path(X, y, loss, alphas=10, eps=1e-2).alphas)
+    grid = np.asarray(jr.path(X, y, loss, alphas=20, eps=1e-2).alphas)
     fit = functools.partial(jr.path, y=y, loss=loss, alphas=grid, tol=1e-5, block_size=10, max_iter=20_000)
     base = fit(X)
     assert bool(np.all(np.asarray(base.converged)))
