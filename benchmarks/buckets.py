@@ -12,10 +12,10 @@ falls on all of them alike.
 
 A setting is ``LADDER:RATIO[:LEVEL[:PASSES]]``: the bucket sizes (each kept where twice it fits in
 the features, as ``capacities`` does, but all of them: ``solvers.MAX_BUCKETS`` does not apply;
-``default`` for jaxreg's own buckets), the Gram bound as a multiple of ``n_samples`` and, optionally,
-``xla_backend_optimization_level`` and ``xla_disable_hlo_passes`` (jaxreg's own choices when left
-out or ``-``; ``none`` disables no pass).  Prints one line per setting: first call (compile
-included), best steady time, FISTA iterations summed over the path.
+``default`` for jaxreg's own buckets, ``none`` for no working sets), the Gram bound as a multiple
+of ``n_samples`` and, optionally, ``xla_backend_optimization_level`` and ``xla_disable_hlo_passes``
+(jaxreg's own choices when left out or ``-``; ``none`` disables no pass).  Prints one line per
+setting: first call (compile included), best steady time, FISTA iterations summed over the path.
 
     python benchmarks/buckets.py logistic --settings "64,256,512,1024,4096:0.25:3" "64,256,512,1024,4096:0.25:1"
     python benchmarks/buckets.py tall --settings "64,256,512,1024,4096:0.25" "64,256,512,1024,4096:0.25:-:none"
@@ -59,7 +59,12 @@ DEFAULTS = [
 def parse(setting: str) -> tuple[tuple[int, ...] | None, float, int | None, str | None]:
     ladder, ratio, *rest = setting.split(":") + ["-", "-"]
     level, passes = (None if v == "-" else v for v in rest[:2])
-    sizes = None if ladder == "default" else tuple(int(k) for k in ladder.split(","))
+    if ladder == "default":
+        sizes = None
+    elif ladder == "none":
+        sizes = ()
+    else:
+        sizes = tuple(int(k) for k in ladder.split(","))
     return sizes, float(ratio), None if level is None else int(level), passes
 
 
@@ -99,6 +104,8 @@ def main(argv=None):
     # and this setting's buckets (path and CV call solvers.capacities through the module)
     def capacities(penalty, n, p, _caps=S.capacities):
         ladder = current[0][0]
+        if ladder == ():  # no working sets: every solve on all features
+            return ()
         return _caps(penalty, n, p) if ladder is None else _caps(penalty, n, p, ladder, len(ladder))
 
     S.capacities = capacities
