@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import os
 import re
+import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -82,6 +83,9 @@ def _options() -> tuple[tuple[str, Any], ...]:
     return tuple((key, value) for key, value in options.items() if accepts({key: value}))
 
 
+_BUILD_LOCK = threading.Lock()
+
+
 class _Compiled:
     """``jax.jit(full_precision(fn))`` with :data:`COMPILER_OPTIONS` where JAX takes them.
 
@@ -97,11 +101,15 @@ class _Compiled:
         functools.update_wrapper(self, fn)
 
     def _build(self) -> None:
-        if self._nested is None:
-            fn = full_precision(self._fn)
-            self._nested = jax.jit(fn, static_argnames=self._static)
-            opts = dict(_options())
-            self._top = jax.jit(fn, static_argnames=self._static, compiler_options=opts) if opts else self._nested
+        if self._top is not None:  # set last: a thread that sees it sees both
+            return
+        with _BUILD_LOCK:  # threads calling a program at once (jaxreg.path.threaded_paths) build it once
+            if self._top is None:
+                fn = full_precision(self._fn)
+                nested = jax.jit(fn, static_argnames=self._static)
+                opts = dict(_options())
+                self._nested = nested
+                self._top = jax.jit(fn, static_argnames=self._static, compiler_options=opts) if opts else nested
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         self._build()

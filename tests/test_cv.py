@@ -176,3 +176,36 @@ def test_folds_that_cannot_be_fit_or_scored_are_named():
         jr.cross_validate(X, yb, jr.LogisticLoss(), alphas=3, cv=ids, scoring="auc")
     stratified = jr.cross_validate(X, yb, jr.LogisticLoss(), alphas=3, cv=np.arange(20) % 5, scoring="auc")
     assert np.all(np.isfinite(stratified.scores))
+
+
+@pytest.mark.parametrize("case", ["lasso", "logistic", "enet"])
+def test_paths_on_host_threads_give_what_one_program_gives(case):
+    """``threads`` fit the independent paths (full data, folds, l1_ratios) one per call of one compiled
+    program on host threads; ``threads=1`` fits them all in one program.  The solutions, scores and
+    choices agree: every path is solved by the same code, only the paths' order differs.  3 threads
+    for 5 paths (the full data and 4 folds) leave them unevenly split."""
+    X, y = make(seed=8)
+    kw = dict(alphas=15, cv=4, tol=1e-8)
+    if case == "logistic":
+        y, kw["loss"] = (y > np.median(y)).astype(float), jr.LogisticLoss()
+    elif case == "enet":
+        kw["penalty"], kw["l1_ratios"] = jr.ElasticNet(), [0.3, 1.0]
+    one = jr.cross_validate(X, y, threads=1, **kw)
+    for threads in (2, 3):
+        res = jr.cross_validate(X, y, threads=threads, **kw)
+        np.testing.assert_allclose(res.scores, one.scores, rtol=1e-10)
+        np.testing.assert_allclose(res.path.coef, one.path.coef, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(res.path.gap, one.path.gap, rtol=1e-8, atol=1e-15)
+        assert (res.index_min, res.index_1se) == (one.index_min, one.index_1se)
+        np.testing.assert_allclose(res.coef, one.coef, rtol=1e-10, atol=1e-12)
+        np.testing.assert_array_equal(res.fold_converged, one.fold_converged)
+        assert bool(np.all(res.fold_converged)) and bool(np.all(res.path.converged))
+
+
+@pytest.mark.parametrize("threads", [0, -1, 1.5, True, "all"])
+def test_threads_must_be_a_positive_int_or_auto(threads):
+    X, y = make()
+    with pytest.raises(ValueError, match="threads must be a positive int or 'auto'"):
+        jr.cross_validate(X, y, alphas=5, cv=3, threads=threads)
+    with pytest.raises(ValueError, match="threads must be a positive int or 'auto'"):
+        jr.path(X, y, alphas=5, threads=threads)

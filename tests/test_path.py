@@ -104,10 +104,12 @@ def test_lasso_path_against_sklearn(wide):
         assert ours <= theirs * (1 + 1e-6)
 
 
-def test_enet_path_grid_against_sklearn(wide):
+@pytest.mark.parametrize("threads", [1, 2])
+def test_enet_path_grid_against_sklearn(wide, threads):
+    """One path per l1_ratio: in one program (``threads=1``), or one per call on host threads."""
     X, y = wide
     rhos = [0.3, 0.8]
-    res = jr.path(X, y, penalty=jr.ElasticNet(), l1_ratios=rhos, alphas=15, tol=1e-8)
+    res = jr.path(X, y, penalty=jr.ElasticNet(), l1_ratios=rhos, alphas=15, tol=1e-8, threads=threads)
     assert res.coef.shape == (2, 15, X.shape[1])
     Xc, yc = X - X.mean(0), y - y.mean()
     for h, rho in enumerate(rhos):
@@ -235,7 +237,7 @@ def test_alpha_grid_on_the_host_and_under_jit():
         jr.alpha_grid(1.0, 5, eps=1.0)
 
 
-@pytest.mark.parametrize("call", ["path", "cross_validate"])
+@pytest.mark.parametrize("call", ["path", "cross_validate", "cross_validate threads"])
 def test_a_first_call_compiles_its_own_programs_only(call):
     """Host data reach the device by copies, not by compiled programs.
 
@@ -243,12 +245,14 @@ def test_a_first_call_compiles_its_own_programs_only(call):
     8 ms each on a CPU): here a first ``path`` compiled six of them, a first ``cross_validate`` seven.
     On shapes no other test uses, every program of the call is new: ``alpha_max``'s and the path's
     (or the CV's), which shapes its results too (the CV's also picks the chosen coefficients).
+    With its paths on host threads, the CV compiles the program of one path once for all of them
+    (threads calling it at once wait for the first compilation), and one that gathers their results.
     """
     import jax
 
     jr.path(np.eye(3), np.arange(3.0), alphas=2)  # compiles what a process compiles once
     rng = np.random.default_rng(0)
-    X = rng.standard_normal((43, 29) if call == "path" else (41, 31))
+    X = rng.standard_normal({"path": (43, 29), "cross_validate": (41, 31)}.get(call, (39, 33)))
     y = X[:, 0] + 0.1 * rng.standard_normal(X.shape[0])
     compiled = []
 
@@ -261,10 +265,10 @@ def test_a_first_call_compiles_its_own_programs_only(call):
         if call == "path":
             jr.path(X, y, alphas=7)
         else:
-            jr.cross_validate(X, y, alphas=7, cv=3)
+            jr.cross_validate(X, y, alphas=7, cv=3, threads=1 if call == "cross_validate" else 3)
     finally:
         jax.monitoring.unregister_event_duration_listener(listen)
-    assert len(compiled) == 2
+    assert len(compiled) == (3 if call.endswith("threads") else 2)
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
