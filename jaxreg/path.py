@@ -404,18 +404,22 @@ def threaded_paths(
     """The ``P`` paths of :func:`host_paths` data, each by its own call of :func:`_paths` (one compiled
     program for all), on ``threads`` host threads; each with :func:`~jaxreg.solvers.with_fallback`.
 
-    The calls of the same new program compile it once (JAX waits for the first compilation).
+    The calls of the same new program compile it once (JAX waits for the first compilation).  The
+    threads run under the caller's ``jax.enable_x64`` and ``jax.default_device``, which are local
+    to a thread (the ``jaxreg`` command fits in float64 under ``jax.enable_x64``).
     """
     s, unit, alphas = host
+    x64, device = jax.config.jax_enable_x64, jax.config.jax_default_device
 
     def one(j: int) -> _PathOut:
-        s_j = V.to_device(s[:, j : j + 1], X.dtype)
-        unit_j = jax.tree_util.tree_map(lambda a: V.to_device(a[j : j + 1]), unit)
-        a_j = V.to_device(alphas[j : j + 1], X.dtype)
-        return S.with_fallback(
-            lambda fb: _paths(X, y, s_j, loss, unit_j, a_j, tol, _fallback(cfg, fb), 1, xtx),
-            cfg.solver, (X, y), lambda out: out.status,
-        )  # fmt: skip
+        with jax.enable_x64(x64), jax.default_device(device):
+            s_j = V.to_device(s[:, j : j + 1], X.dtype)
+            unit_j = jax.tree_util.tree_map(lambda a: V.to_device(a[j : j + 1]), unit)
+            a_j = V.to_device(alphas[j : j + 1], X.dtype)
+            return S.with_fallback(
+                lambda fb: _paths(X, y, s_j, loss, unit_j, a_j, tol, _fallback(cfg, fb), 1, xtx),
+                cfg.solver, (X, y), lambda out: out.status,
+            )  # fmt: skip
 
     with ThreadPoolExecutor(threads) as pool:
         return list(pool.map(one, range(alphas.shape[0])))

@@ -1,5 +1,6 @@
 """jr.cross_validate against scikit-learn's LassoCV on the same folds and alphas."""
 
+import os
 import warnings
 
 import numpy as np
@@ -209,3 +210,31 @@ def test_threads_must_be_a_positive_int_or_auto(threads):
         jr.cross_validate(X, y, alphas=5, cv=3, threads=threads)
     with pytest.raises(ValueError, match="threads must be a positive int or 'auto'"):
         jr.path(X, y, alphas=5, threads=threads)
+
+
+def test_host_threads_run_under_the_callers_x64_context():
+    """``jax.enable_x64`` is local to a thread: the threads that fit the paths take the caller's.  The
+    ``jaxreg`` command fits in float64 under it, in a process where x64 is off: without this its
+    threads had fit float32 paths from float64 data, with JAX warning that it truncates float64."""
+    import subprocess
+    import sys
+
+    script = """
+import warnings, numpy as np, jax
+warnings.simplefilter("error")
+import jaxreg as jr
+rng = np.random.default_rng(9)
+X = rng.standard_normal((60, 40)); y = X[:, 0] + rng.standard_normal(60)
+with jax.enable_x64(True):
+    one = jr.cross_validate(X, y, alphas=8, cv=3, threads=1, tol=1e-10)
+    res = jr.cross_validate(X, y, alphas=8, cv=3, threads=2, tol=1e-10)
+assert not jax.config.jax_enable_x64
+assert res.coef.dtype == np.float64 and res.path.coef.dtype == np.float64, res.coef.dtype
+np.testing.assert_allclose(res.scores, one.scores, rtol=1e-10)
+print("ok")
+"""
+    env = {k: v for k, v in os.environ.items() if k != "JAX_ENABLE_X64"}
+    env["PYTHONPATH"] = os.pathsep.join([os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                         env.get("PYTHONPATH", "")])
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr[-2000:]
