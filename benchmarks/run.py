@@ -191,12 +191,21 @@ def bench_cv(prob, dtype, repeat, rows):
         )
         add(_block_label(bs), f, s, res.alpha_min, np.asarray(res.path.coef), np.asarray(res.path.intercept),
             extra_ok=bool(np.all(res.fold_converged)))
-    if dtype != np.float64 or "sklearn" not in PEERS:
+    if dtype != np.float64:
+        return
+    if jax.default_backend() == "cpu":  # the paths in one program, one after the other (no host threads)
+        f, s, res = timed(lambda: jr.cross_validate(X, y, alphas=alphas, cv=kf, tol=TOL, threads=1), repeat)
+        add("jaxreg threads=1", f, s, res.alpha_min, np.asarray(res.path.coef), np.asarray(res.path.intercept),
+            extra_ok=bool(np.all(res.fold_converged)))
+    if "sklearn" not in PEERS:
         return
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         f, s, m = timed(lambda: LassoCV(alphas=alphas, cv=kf, tol=TOL).fit(prob.X, prob.y), repeat)
-    add("sklearn.LassoCV", f, s, m.alpha_, None, None)
+        add("sklearn.LassoCV", f, s, m.alpha_, None, None)
+        # scikit-learn fits the folds on threads too when asked: one per core, as jaxreg's default
+        f, s, m = timed(lambda: LassoCV(alphas=alphas, cv=kf, tol=TOL, n_jobs=-1).fit(prob.X, prob.y), repeat)
+        add("sklearn.LassoCV n_jobs=-1", f, s, m.alpha_, None, None)
 
 
 def write(rows, out: Path):
