@@ -383,7 +383,9 @@ def path_threads(n_paths: int, n_devices: int, threads: int | str = "auto") -> i
         if jax.default_backend() != "cpu":
             return 1
         threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    elif isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1:
+    elif isinstance(threads, bool) or not isinstance(threads, (int, np.integer)):
+        raise TypeError(f"threads must be a positive int or 'auto', got {threads!r}")
+    elif threads < 1:
         raise ValueError(f"threads must be a positive int or 'auto', got {threads!r}")
     return 1 if n_devices > 1 else max(1, min(n_paths, int(threads)))
 
@@ -427,7 +429,10 @@ def threaded_paths(
 
 def join_paths(parts: tuple[_PathOut, ...]) -> _PathOut:
     """The lanes of :func:`threaded_paths`' results in path order, as :func:`_paths` gives them."""
-    lanes = lambda name, axis: jnp.concatenate([getattr(o, name) for o in parts], axis=axis)  # noqa: E731
+
+    def lanes(name: str, axis: int) -> Array:
+        return jnp.concatenate([getattr(o, name) for o in parts], axis=axis)
+
     return _PathOut(lanes("W", 1), lanes("b", 0), lanes("n_iter", 0), lanes("crit", 0), lanes("status", 0))
 
 

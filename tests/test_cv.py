@@ -186,7 +186,7 @@ def test_paths_on_host_threads_give_what_one_program_gives(case):
     choices agree: every path is solved by the same code, only the paths' order differs.  3 threads
     for 5 paths (the full data and 4 folds) leave them unevenly split."""
     X, y = make(seed=8)
-    kw = dict(alphas=15, cv=4, tol=1e-8)
+    kw = {"alphas": 15, "cv": 4, "tol": 1e-8}
     if case == "logistic":
         y, kw["loss"] = (y > np.median(y)).astype(float), jr.LogisticLoss()
     elif case == "enet":
@@ -205,10 +205,12 @@ def test_paths_on_host_threads_give_what_one_program_gives(case):
 
 @pytest.mark.parametrize("threads", [0, -1, 1.5, True, "all"])
 def test_threads_must_be_a_positive_int_or_auto(threads):
+    """A count below 1 or another string is a ValueError, another type a TypeError, before any fit."""
     X, y = make()
-    with pytest.raises(ValueError, match="threads must be a positive int or 'auto'"):
+    error = ValueError if threads in (0, -1, "all") else TypeError
+    with pytest.raises(error, match="threads must be a positive int or 'auto'"):
         jr.cross_validate(X, y, alphas=5, cv=3, threads=threads)
-    with pytest.raises(ValueError, match="threads must be a positive int or 'auto'"):
+    with pytest.raises(error, match="threads must be a positive int or 'auto'"):
         jr.path(X, y, alphas=5, threads=threads)
 
 
@@ -236,5 +238,6 @@ print("ok")
     env = {k: v for k, v in os.environ.items() if k != "JAX_ENABLE_X64"}
     env["PYTHONPATH"] = os.pathsep.join([os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                                          env.get("PYTHONPATH", "")])
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300,
+                          check=False)
     assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr[-2000:]
