@@ -278,7 +278,7 @@ def cross_validate(
         X, y, s_paths, tests = _path.shard_rows(n_dev, X, y, s_paths, tests)
         n_dev = 1
     tol_ = V.to_device(tol, X.dtype)
-    host = _path.host_paths(s_paths, unit_paths, grid_paths) if n_threads > 1 else None
+    host = _path.host_paths(s_paths, unit_paths, grid_paths, (X, y)) if n_threads > 1 else None
     if host is not None:
         parts = _path.threaded_paths(X, y, host, loss, tol_, cfg, n_threads)
         full_path, folds_conv, scores, _, chosen, picks = _cv_finish(

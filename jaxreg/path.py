@@ -390,9 +390,14 @@ def path_threads(n_paths: int, n_devices: int, threads: int | str = "auto") -> i
     return 1 if n_devices > 1 else max(1, min(n_paths, int(threads)))
 
 
-def host_paths(s: Any, unit: Penalty, alphas: Any) -> tuple[np.ndarray, Penalty, np.ndarray] | None:
+def host_paths(
+    s: Any, unit: Penalty, alphas: Any, data: tuple[Any, ...] = ()
+) -> tuple[np.ndarray, Penalty, np.ndarray] | None:
     """Sample weights ``(n, P)``, unit penalties and alphas ``(P, A)`` on the host, or ``None`` when
-    one of them is traced (then the paths run in one program)."""
+    one of them or of ``data`` (``X``, ``y``) is traced: under a user's ``jit`` the paths are traced
+    into the user's program, in the caller's thread, as one program would be."""
+    if any(isinstance(a, jax.core.Tracer) for a in data):
+        return None
     leaves = [V.concrete(a) for a in (s, alphas, *jax.tree_util.tree_leaves(unit))]
     if any(a is None for a in leaves):
         return None
@@ -567,7 +572,7 @@ def path(
     elif sample_weight is None and S.uses_gram(loss, mode, *X.shape):
         xtx = _host_gram(X_in, X.dtype)
     tol_ = V.to_device(tol, X.dtype)
-    host = host_paths(s_paths, unit, grid) if n_threads > 1 else None
+    host = host_paths(s_paths, unit, grid, (X, y)) if n_threads > 1 else None
     if host is not None:
         parts = threaded_paths(X, y, host, loss, tol_, cfg, n_threads, xtx)
         return _join_program(tuple(parts), grid, rho, loss, bool(fit_intercept))

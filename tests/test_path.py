@@ -304,3 +304,14 @@ def test_auto_block_size_by_device_and_model(monkeypatch):
     monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
     assert (path_mod._auto_block_size(False), path_mod._auto_block_size(True)) == (20, 20)
     assert path_mod._path_config(100, "auto", True, "closed", 100, 10).block_size == 20
+
+
+def test_independent_paths_under_jit_are_traced_in_one_program():
+    """Under a user's ``jit`` the paths of an l1_ratio grid are traced into the user's program, in
+    the caller's thread, whatever ``threads`` says: the result is the one program's."""
+    import jax
+
+    X, y = toeplitz_problem(40, 12, seed=6)
+    kw = {"penalty": jr.ElasticNet(), "l1_ratios": [0.5, 1.0], "alphas": np.array([1.0, 0.1, 0.01]), "tol": 1e-10}
+    traced = jax.jit(lambda X, y: jr.path(X, y, threads=2, **kw).coef)(X, y)
+    np.testing.assert_allclose(traced, jr.path(X, y, threads=1, **kw).coef, rtol=1e-8, atol=1e-12)
