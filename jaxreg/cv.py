@@ -279,19 +279,16 @@ def cross_validate(
         n_dev = 1
     tol_ = V.to_device(tol, X.dtype)
     host = _path.host_paths(s_paths, unit_paths, grid_paths, (X, y)) if n_threads > 1 else None
-    if host is not None:
-        parts = _path.threaded_paths(X, y, host, loss, tol_, cfg, n_threads)
-        full_path, folds_conv, scores, _, chosen, picks = _cv_finish(
-            X, y, tuple(parts), loss, tests, scoring, grid, rho, bool(fit_intercept)
-        )
-        scores = np.asarray(scores).reshape(F, H, A)
-        folds_conv = np.asarray(folds_conv).reshape(F, H, A)
-        return _summarize(scores, grid, rho, scoring, full_path, folds_conv, chosen, picks)
-    full_path, folds_conv, scores, _, chosen, picks = S.with_fallback(
-        lambda fb: _cv_program(X, y, s_paths, loss, unit_paths, grid_paths, tol_, tests,
-                               _path._fallback(cfg, fb), scoring, n_dev, grid, rho, bool(fit_intercept)),
-        cfg.solver, (X, y, s_paths, unit_paths, grid_paths, penalty), lambda o: o[3],
-    )  # fmt: skip
+    if host is not None:  # one path per call on host threads, then a program gathers them
+        parts = tuple(_path.threaded_paths(X, y, host, loss, tol_, cfg, n_threads))
+        out = _cv_finish(X, y, parts, loss, tests, scoring, grid, rho, bool(fit_intercept))
+    else:
+        out = S.with_fallback(
+            lambda fb: _cv_program(X, y, s_paths, loss, unit_paths, grid_paths, tol_, tests,
+                                   _path._fallback(cfg, fb), scoring, n_dev, grid, rho, bool(fit_intercept)),
+            cfg.solver, (X, y, s_paths, unit_paths, grid_paths, penalty), lambda o: o[3],
+        )  # fmt: skip
+    full_path, folds_conv, scores, _, chosen, picks = out
     scores = np.asarray(scores).reshape(F, H, A)
     folds_conv = np.asarray(folds_conv).reshape(F, H, A)
     return _summarize(scores, grid, rho, scoring, full_path, folds_conv, chosen, picks)
