@@ -258,7 +258,8 @@ def cross_validate(
                              S.uses_gram(loss, mode, n, p), S.mixed_precision(X.dtype, tol, (n, p)))  # fmt: skip
     # Paths: column 0 is the full data, columns 1..F the folds; each repeated per l1_ratio.
     cols = np.concatenate([sw[:, None], (tr_w / tr_w.sum(1, keepdims=True)).T], axis=1)  # (n, F + 1)
-    s_paths = V.to_device(np.repeat(cols, H, axis=1), X.dtype)  # (n, (F + 1) * H)
+    s_host = np.repeat(cols, H, axis=1).astype(X.dtype)  # (n, (F + 1) * H)
+    s_paths = V.to_device(s_host)
 
     def tile(a: Array) -> Array:  # concrete leaves are tiled on the host (V.to_device): no compiled op
         host, reps = V.concrete(a), (F + 1,) + (1,) * (a.ndim - 1)
@@ -278,7 +279,7 @@ def cross_validate(
         X, y, s_paths, tests = _path.shard_rows(n_dev, X, y, s_paths, tests)
         n_dev = 1
     tol_ = V.to_device(tol, X.dtype)
-    host = _path.host_paths(s_paths, unit_paths, grid_paths, (X, y)) if n_threads > 1 else None
+    host = _path.host_paths(s_host, unit_paths, grid_paths, (X, y)) if n_threads > 1 else None
     if host is not None:  # one path per call on host threads, then a program gathers them
         parts = tuple(_path.threaded_paths(X, y, host, loss, tol_, cfg, n_threads))
         out = _cv_finish(X, y, parts, loss, tests, scoring, grid, rho, bool(fit_intercept))

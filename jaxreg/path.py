@@ -557,11 +557,12 @@ def path(
                        S.capacities(penalty, *X.shape), S.uses_gram(loss, mode, *X.shape),
                        S.mixed_precision(X.dtype, tol, X.shape))  # fmt: skip
     H = grid.shape[0]
-    host = V.concrete(s)  # concrete weights are repeated on the host: no compiled op
-    if host is None:
+    s_host = V.concrete(s)  # concrete weights are repeated on the host: no compiled op
+    if s_host is None:
         s_paths = jnp.broadcast_to(s[:, None], (X.shape[0], H))
     else:
-        s_paths = V.to_device(np.repeat(host[:, None], H, axis=1))
+        s_host = np.repeat(s_host[:, None], H, axis=1)
+        s_paths = V.to_device(s_host)
     n_dev = n_devices_for(devices)
     check_shard(shard)
     n_threads = path_threads(H, n_dev, threads)  # before rows sharding sets n_dev to 1
@@ -572,7 +573,7 @@ def path(
     elif sample_weight is None and S.uses_gram(loss, mode, *X.shape):
         xtx = _host_gram(X_in, X.dtype)
     tol_ = V.to_device(tol, X.dtype)
-    host = host_paths(s_paths, unit, grid, (X, y)) if n_threads > 1 else None
+    host = host_paths(s_paths if s_host is None else s_host, unit, grid, (X, y)) if n_threads > 1 else None
     if host is not None:
         parts = threaded_paths(X, y, host, loss, tol_, cfg, n_threads, xtx)
         return _join_program(tuple(parts), grid, rho, loss, bool(fit_intercept))
