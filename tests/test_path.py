@@ -1,5 +1,7 @@
 """jr.path and jr.alpha_max against scikit-learn's lasso_path / enet_path / LogisticRegression."""
 
+import sys
+
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -306,12 +308,22 @@ def test_auto_block_size_by_device_and_model(monkeypatch):
     assert path_mod._path_config(100, "auto", True, "closed", 100, 10).block_size == 20
 
 
-def test_independent_paths_under_jit_are_traced_in_one_program():
+def test_independent_paths_under_jit_are_traced_in_one_program(monkeypatch):
     """Under a user's ``jit`` the paths of an l1_ratio grid are traced into the user's program, in
-    the caller's thread, whatever ``threads`` says: the result is the one program's."""
+    the caller's thread, whatever ``threads`` says (no host thread is asked to fit them): the result
+    is the one program's."""
     import jax
 
+    path_mod = sys.modules["jaxreg.path"]
     X, y = toeplitz_problem(40, 12, seed=6)
     kw = {"penalty": jr.ElasticNet(), "l1_ratios": [0.5, 1.0], "alphas": np.array([1.0, 0.1, 0.01]), "tol": 1e-10}
+    one = jr.path(X, y, threads=1, **kw).coef
+
+    def no_threads(*args, **kwargs):
+        raise AssertionError("paths sent to host threads")
+
+    monkeypatch.setattr(path_mod, "threaded_paths", no_threads)
     traced = jax.jit(lambda X, y: jr.path(X, y, threads=2, **kw).coef)(X, y)
-    np.testing.assert_allclose(traced, jr.path(X, y, threads=1, **kw).coef, rtol=1e-8, atol=1e-12)
+    np.testing.assert_allclose(traced, one, rtol=1e-8, atol=1e-12)
+    with pytest.raises(AssertionError, match="host threads"):  # outside jit, threads=2 does use them
+        jr.path(X, y, threads=2, **kw)
