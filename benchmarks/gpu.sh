@@ -9,7 +9,10 @@
 # iteration time with and without the steps between two checks unrolled to OUT_DIR/unroll; PART
 # "autotune" writes the paths of jaxreg alone, float32 and float64 (autotune-default/, autotune-0/,
 # triton-off/), with XLA's GPU autotuning at its default, at level 0, and without Triton matrix
-# products (the float32 first calls of the H100 run at c81096d took 2 to 3 times those of float64).
+# products (the float32 first calls of the H100 run at c81096d took 2 to 3 times those of float64);
+# PART "profile" writes profile.txt: profile.py's batched iterations and time per iteration for block
+# sizes and check intervals, and the device's busy time and kernels from a trace of the default.
+# PEERS (default sklearn,celer,liblinear), PROBLEMS, DTYPES, LANES, REPEAT and *_TIMEOUT override.
 set -u
 out=${1:-benchmarks/results/gpu}
 part=${2:-main}
@@ -27,6 +30,11 @@ nproc | sed 's/^/cpu cores: /' | tee -a "$out/device.txt"
 if [ "$part" = unroll ]; then
   timeout ${ITER_TIMEOUT:-120} python3 benchmarks/iteration.py --problems wide --lanes 1,10 --dtypes float64 \
     --check-every 10 --unroll 0,1 --out "$out/unroll" 2>&1 | tail -8
+  exit 0
+fi
+if [ "$part" = profile ]; then
+  timeout ${PROFILE_TIMEOUT:-200} python3 benchmarks/profile.py --problems "${PROBLEMS:-wide,square}" \
+    --block-sizes "${BLOCK_SIZES:-auto,30,40}" --check-every "${CHECK_EVERY:-10,20}" --trace 2>&1 | tee "$out/profile.txt"
   exit 0
 fi
 if [ "$part" = autotune ]; then
@@ -49,7 +57,7 @@ if [ "$part" = graphs ]; then  # the while loops as CUDA graphs against XLA's de
 fi
 timeout ${ITER_TIMEOUT:-120} python3 benchmarks/iteration.py --problems wide,square --lanes "${LANES:-1,10}" \
   --dtypes "${ITER_DTYPES:-float64}" --out "$out" 2>&1 | grep '^|' | tail -8
-timeout ${BENCH_TIMEOUT:-420} python3 benchmarks/run.py --out "$out" --peers sklearn,celer --repeat "${REPEAT:-1}" \
+timeout ${BENCH_TIMEOUT:-420} python3 benchmarks/run.py --out "$out" --peers "${PEERS-sklearn,celer,liblinear}" --repeat "${REPEAT:-1}" \
   --block-sizes "${BLOCK_SIZES:-auto}" --dtypes "${DTYPES:-float64,float32}" \
   --problems "${PROBLEMS:-wide,square,cv,tall,logistic}" 2>&1 | grep -v '^|' | tail -40
 cat "$out/results.md" 2>/dev/null

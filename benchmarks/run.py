@@ -79,7 +79,7 @@ def record(rows, problem, shape, dtype, method, first, steady, worst, ok=True, e
           f"gap/tol {worst:8.3g} {extra}", flush=True)
 
 
-PEERS = {"sklearn", "celer", "skglm"}  # --peers selects among them
+PEERS = {"sklearn", "celer", "skglm", "liblinear"}  # --peers selects among them
 BLOCK_SIZES = ["auto"]  # --block-sizes: jaxreg rows, the first being the default
 
 
@@ -154,7 +154,7 @@ def bench_logistic(prob, dtype, repeat, rows):
             lambda: jr.path(X, y, jr.LogisticLoss(), alphas=alphas.astype(dtype), tol=TOL, block_size=bs), repeat
         )
         add(_block_label(bs), f, s, np.asarray(res.coef), np.asarray(res.intercept))
-    if dtype != np.float64 or "sklearn" not in PEERS:
+    if dtype != np.float64 or "liblinear" not in PEERS:
         return
     from sklearn.linear_model import LogisticRegression
 
@@ -276,7 +276,9 @@ def main(argv=None):
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--scale", type=float, default=1.0, help="shrink the problem sizes")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results"))
-    ap.add_argument("--peers", default="sklearn,celer,skglm", help="peers to run (comma-separated; '' for none)")
+    ap.add_argument("--peers", default="sklearn,celer,skglm,liblinear",
+                    help="peers to run (comma-separated; '' for none): sklearn (lasso_path, LassoCV), celer, "
+                         "skglm, liblinear (scikit-learn's, on the L1-logistic path)")
     ap.add_argument("--block-sizes", default="auto",
                     help="jaxreg block_size values, one row each ('all' = every alpha at once, 'auto' = the "
                          "default); the first is the one the ratios use")

@@ -1,0 +1,148 @@
+"""Where a path's time goes on the device: batched iterations, kernels, and busy time against wall time.
+
+For each problem and each setting (``block_size`` x ``check_every``), after a first call:
+
+- the steady time of ``jr.path`` (best of runs totalling at least ``--min-seconds``);
+- the batched iterations: per block of ``block_size`` alphas, the most iterations of one of its
+  lanes, summed over the blocks (the count that sets the time where a batched iteration costs about
+  what one lane's does, as on a GPU);
+- the steady time per batched iteration, and the lanes that did not converge by the solver's own
+  certificate (``run.py`` checks the gaps in NumPy).
+
+With ``--trace``, the first setting of each problem is also run once under ``jax.profiler`` and its
+trace summarised from the device's planes: kernels launched, the time the device was busy (the union
+of its kernels' intervals) against the wall time of the call, kernels per batched iteration, and the
+kernels that took the most time.  A device busy for a small part of the wall time is bound by kernel
+launches and the host's loop control, not by memory or arithmetic.
+
+    python benchmarks/profile.py --problems wide,square --block-sizes auto,30,40 --check-every 10,20 --trace
+
+On a CPU the "device" is XLA:CPU's threads, and the summary still runs, but the split means little.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import glob
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import jax
+
+jax.config.update("jax_enable_x64", True)
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import problems as P
+
+import jaxreg as jr
+
+PM = sys.modules["jaxreg.path"]
+TOL, N_ALPHAS, EPS = 1e-4, 100, 1e-3
+
+
+def batched_iterations(n_iter: np.ndarray, block: int) -> int:
+    return int(sum(n_iter[i:i + block].max() for i in range(0, n_iter.size, block)))
+
+
+def steady(fn, min_seconds: float) -> tuple[float, object]:
+    best, spent, out = np.inf, 0.0, None
+    while spent < min_seconds or best == np.inf:
+        t = time.perf_counter()
+        out = jax.block_until_ready(fn())
+        dt = time.perf_counter() - t
+        best, spent = min(best, dt), spent + dt
+    return best, out
+
+
+def summarise_trace(logdir: str, wall: float, batched: int, top: int) -> str:
+    """The device planes of one trace: per line, events and busy time; the busiest kernels."""
+    files = glob.glob(f"{logdir}/**/*.xplane.pb", recursive=True)
+    if not files:
+        return "no trace written"
+    data = jax.profiler.ProfileData.from_file(files[0])
+    planes = [pl for pl in data.planes if pl.name.startswith("/device:")]
+    if not planes:  # XLA:CPU: its thread pool's lines on the host plane
+        planes = [pl for pl in data.planes if pl.name == "/host:CPU"]
+    out = []
+    for plane in planes:
+        for line in plane.lines:
+            events = [(e.start_ns, e.duration_ns, e.name) for e in line.events]
+            if not events:
+                continue
+            events.sort()
+            busy, end = 0.0, -np.inf
+            for start, dur, _ in events:  # the union of the intervals
+                busy += max(0.0, start + dur - max(start, end))
+                end = max(end, start + dur)
+            out.append(f"- {plane.name} / {line.name}: {len(events)} events, busy {busy / 1e6:.2f} ms "
+                       f"({busy / 1e9 / wall:.0%} of the wall time {wall * 1e3:.2f} ms), "
+                       f"{len(events) / max(batched, 1):.1f} events and {busy / 1e3 / max(batched, 1):.1f} us "
+                       f"busy per batched iteration")
+            if "stream" in line.name.lower() or line.name in ("XLA Ops", "Kernels"):
+                by = collections.defaultdict(lambda: [0, 0.0])
+                for _, dur, name in events:
+                    by[name][0] += 1
+                    by[name][1] += dur
+                for name, (count, total) in sorted(by.items(), key=lambda kv: -kv[1][1])[:top]:
+                    out.append(f"    {total / 1e6:8.3f} ms {count:7d} x {total / count / 1e3:8.2f} us  {name[:90]}")
+    return "\n".join(out) or "no device events"
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--problems", default="wide")
+    ap.add_argument("--dtype", default="float64")
+    ap.add_argument("--block-sizes", default="auto")
+    ap.add_argument("--check-every", default="10")
+    ap.add_argument("--min-seconds", type=float, default=0.5)
+    ap.add_argument("--trace", action="store_true")
+    ap.add_argument("--top", type=int, default=12)
+    ap.add_argument("--scale", type=float, default=1.0)
+    args = ap.parse_args(argv)
+    dtype = np.dtype(args.dtype).type
+    print(f"# jax {jax.__version__}, {jax.devices()[0].device_kind}, {args.dtype}, tol {TOL}")
+    for name in args.problems.split(","):
+        prob = P.make(name, args.scale)
+        X, y = prob.X.astype(dtype), prob.y.astype(dtype)
+        loss = jr.LogisticLoss() if prob.kind == "logistic" else jr.SquaredLoss()
+        n_alphas = 50 if prob.kind == "logistic" else N_ALPHAS  # as in run.py
+        alphas = np.asarray(jr.path(prob.X, prob.y, loss, alphas=n_alphas, eps=EPS, max_iter=1).alphas)
+        traced = not args.trace
+        for bs in args.block_sizes.split(","):
+            block = bs if bs == "auto" else int(bs)
+            for ce in map(int, args.check_every.split(",")):
+                def fit():
+                    return jr.path(X, y, loss, alphas=alphas.astype(dtype), tol=TOL, block_size=block,
+                                   check_every=ce)
+
+                t0 = time.perf_counter()
+                res = jax.block_until_ready(fit())
+                first = time.perf_counter() - t0
+                best, res = steady(fit, args.min_seconds)
+                n_iter = np.asarray(res.n_iter)
+                size = PM._auto_block_size(False) if block == "auto" else block
+                batched = batched_iterations(n_iter, size)
+                print(f"{name} {prob.X.shape[0]}x{prob.X.shape[1]} block_size={bs}({size}) check_every={ce}: "
+                      f"first {first:.2f} s, steady {best * 1e3:.2f} ms, batched iterations {batched}, "
+                      f"{best / max(batched, 1) * 1e6:.1f} us each, iterations summed {int(n_iter.sum())}, "
+                      f"unconverged {int((~np.asarray(res.converged)).sum())}", flush=True)
+                if not traced:
+                    traced = True
+                    try:
+                        with tempfile.TemporaryDirectory() as logdir:
+                            with jax.profiler.trace(logdir):
+                                t0 = time.perf_counter()
+                                jax.block_until_ready(fit())
+                                wall = time.perf_counter() - t0
+                            print(summarise_trace(logdir, wall, batched, args.top), flush=True)
+                    except Exception as err:  # a profiler missing on the machine leaves the timings
+                        print(f"trace failed: {err!r}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
