@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import functools
 import glob
 import sys
 import tempfile
@@ -59,8 +60,12 @@ def steady(fn, min_seconds: float) -> tuple[float, object]:
     return best, out
 
 
-def summarise_trace(logdir: str, wall: float, batched: int, top: int) -> str:
-    """The device planes of one trace: per line, events and busy time; the busiest kernels."""
+def summarise_trace(logdir: str, wall: float, batched: int, top: int, sequence: int = 0) -> str:
+    """The device planes of one trace: per line, events and busy time; the busiest kernels.
+
+    ``sequence``: also list that many consecutive events from the middle of the busiest line, with
+    the idle time before each (a few batched iterations, kernel by kernel, in launch order).
+    """
     files = glob.glob(f"{logdir}/**/*.xplane.pb", recursive=True)
     if not files:
         return "no trace written"
@@ -68,13 +73,14 @@ def summarise_trace(logdir: str, wall: float, batched: int, top: int) -> str:
     planes = [pl for pl in data.planes if pl.name.startswith("/device:")]
     if not planes:  # XLA:CPU: its thread pool's lines on the host plane
         planes = [pl for pl in data.planes if pl.name == "/host:CPU"]
-    out = []
+    out, busiest = [], []
     for plane in planes:
         for line in plane.lines:
             events = [(e.start_ns, e.duration_ns, e.name) for e in line.events]
             if not events:
                 continue
             events.sort()
+            busiest = max(busiest, events, key=len)
             busy, end = 0.0, -np.inf
             for start, dur, _ in events:  # the union of the intervals
                 busy += max(0.0, start + dur - max(start, end))
@@ -90,6 +96,11 @@ def summarise_trace(logdir: str, wall: float, batched: int, top: int) -> str:
                     by[name][1] += dur
                 for name, (count, total) in sorted(by.items(), key=lambda kv: -kv[1][1])[:top]:
                     out.append(f"    {total / 1e6:8.3f} ms {count:7d} x {total / count / 1e3:8.2f} us  {name[:90]}")
+    if sequence and busiest:
+        mid = max(0, len(busiest) // 2 - sequence // 2)
+        out.append(f"{sequence} consecutive events of the busiest line (idle before, duration, name):")
+        for (s0, d0, _), (s1, d1, name) in zip(busiest[mid:], busiest[mid + 1:mid + 1 + sequence]):
+            out.append(f"    {(s1 - s0 - d0) / 1e3:7.2f} us {d1 / 1e3:7.2f} us  {name[:100]}")
     return "\n".join(out) or "no device events"
 
 
@@ -102,6 +113,7 @@ def main(argv=None) -> None:
     ap.add_argument("--min-seconds", type=float, default=0.5)
     ap.add_argument("--trace", action="store_true")
     ap.add_argument("--top", type=int, default=12)
+    ap.add_argument("--sequence", type=int, default=0, help="with --trace: list this many consecutive kernels")
     ap.add_argument("--scale", type=float, default=1.0)
     args = ap.parse_args(argv)
     dtype = np.dtype(args.dtype).type
@@ -116,9 +128,8 @@ def main(argv=None) -> None:
         for bs in args.block_sizes.split(","):
             block = bs if bs == "auto" else int(bs)
             for ce in map(int, args.check_every.split(",")):
-                def fit():
-                    return jr.path(X, y, loss, alphas=alphas.astype(dtype), tol=TOL, block_size=block,
-                                   check_every=ce)
+                fit = functools.partial(jr.path, X, y, loss, alphas=alphas.astype(dtype), tol=TOL,
+                                        block_size=block, check_every=ce)
 
                 t0 = time.perf_counter()
                 res = jax.block_until_ready(fit())
@@ -139,8 +150,8 @@ def main(argv=None) -> None:
                                 t0 = time.perf_counter()
                                 jax.block_until_ready(fit())
                                 wall = time.perf_counter() - t0
-                            print(summarise_trace(logdir, wall, batched, args.top), flush=True)
-                    except Exception as err:  # a profiler missing on the machine leaves the timings
+                            print(summarise_trace(logdir, wall, batched, args.top, args.sequence), flush=True)
+                    except Exception as err:  # noqa: BLE001 (a profiler missing on the machine leaves the timings)
                         print(f"trace failed: {err!r}", flush=True)
 
 
