@@ -12,6 +12,9 @@
 # products (the float32 first calls of the H100 run at c81096d took 2 to 3 times those of float64);
 # PART "profile" writes profile.txt: profile.py's batched iterations and time per iteration for block
 # sizes and check intervals, and the device's busy time and kernels from a trace of the default.
+# PART "variants" writes variants.txt: profile.py once per copy of the package in VARIANTS (default
+# .variants/*/, each holding a jaxreg/, e.g. `git archive REF jaxreg | tar -x -C .variants/REF`;
+# carry .variants), one process each, in that order.
 # PEERS (default sklearn,celer,liblinear), PROBLEMS, DTYPES, LANES, REPEAT and *_TIMEOUT override.
 set -u
 out=${1:-benchmarks/results/gpu}
@@ -35,6 +38,14 @@ fi
 if [ "$part" = profile ]; then
   timeout ${PROFILE_TIMEOUT:-200} python3 benchmarks/profile.py --problems "${PROBLEMS:-wide,square}" \
     --block-sizes "${BLOCK_SIZES:-auto,30,40}" --check-every "${CHECK_EVERY:-10,20}" --trace 2>&1 | tee "$out/profile.txt"
+  exit 0
+fi
+if [ "$part" = variants ]; then
+  for d in ${VARIANTS:-.variants/*/}; do
+    echo "== $d"
+    PYTHONPATH="$d:$PYTHONPATH" timeout ${PROFILE_TIMEOUT:-60} python3 benchmarks/profile.py \
+      --problems "${PROBLEMS:-wide,square}" --min-seconds 0.5
+  done 2>&1 | tee "$out/variants.txt"
   exit 0
 fi
 if [ "$part" = autotune ]; then

@@ -117,7 +117,8 @@ def main(argv=None) -> None:
     ap.add_argument("--scale", type=float, default=1.0)
     args = ap.parse_args(argv)
     dtype = np.dtype(args.dtype).type
-    print(f"# jax {jax.__version__}, {jax.devices()[0].device_kind}, {args.dtype}, tol {TOL}")
+    print(f"# jax {jax.__version__}, {jax.devices()[0].device_kind}, {args.dtype}, tol {TOL}, "
+          f"jaxreg from {Path(jr.__file__).parent}")
     for name in args.problems.split(","):
         prob = P.make(name, args.scale)
         X, y = prob.X.astype(dtype), prob.y.astype(dtype)
