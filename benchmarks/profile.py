@@ -1,8 +1,9 @@
 """Where a path's time goes on the device: batched iterations, kernels, and busy time against wall time.
 
-For each problem and each setting (``block_size`` x ``check_every``), after a first call:
+For each problem and each setting (``block_size`` x ``check_every``):
 
-- the steady time of ``jr.path`` (best of runs totalling at least ``--min-seconds``);
+- the first call and the steady time of ``jr.path`` (as ``run.py`` times them: the best of runs
+  totalling at least ``--min-seconds``);
 - the batched iterations: per block of ``block_size`` alphas, the most iterations of one of its
   lanes, summed over the blocks (the count that sets the time where a batched iteration costs about
   what one lane's does, as on a GPU);
@@ -39,25 +40,15 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import problems as P
+import run as R
 
 import jaxreg as jr
 
 PM = sys.modules["jaxreg.path"]
-TOL, N_ALPHAS, EPS = 1e-4, 100, 1e-3
 
 
 def batched_iterations(n_iter: np.ndarray, block: int) -> int:
     return int(sum(n_iter[i:i + block].max() for i in range(0, n_iter.size, block)))
-
-
-def steady(fn, min_seconds: float) -> tuple[float, object]:
-    best, spent, out = np.inf, 0.0, None
-    while spent < min_seconds or best == np.inf:
-        t = time.perf_counter()
-        out = jax.block_until_ready(fn())
-        dt = time.perf_counter() - t
-        best, spent = min(best, dt), spent + dt
-    return best, out
 
 
 def summarise_trace(logdir: str, wall: float, batched: int, top: int, sequence: int = 0) -> str:
@@ -110,32 +101,29 @@ def main(argv=None) -> None:
     ap.add_argument("--dtype", default="float64")
     ap.add_argument("--block-sizes", default="auto")
     ap.add_argument("--check-every", default="10")
-    ap.add_argument("--min-seconds", type=float, default=0.5)
+    ap.add_argument("--min-seconds", type=float, default=R.MIN_STEADY_SECONDS, help="steady runs add up to this")
     ap.add_argument("--trace", action="store_true")
     ap.add_argument("--top", type=int, default=12)
     ap.add_argument("--sequence", type=int, default=0, help="with --trace: list this many consecutive kernels")
     ap.add_argument("--scale", type=float, default=1.0)
     args = ap.parse_args(argv)
+    R.MIN_STEADY_SECONDS = args.min_seconds
     dtype = np.dtype(args.dtype).type
-    print(f"# jax {jax.__version__}, {jax.devices()[0].device_kind}, {args.dtype}, tol {TOL}, "
+    print(f"# jax {jax.__version__}, {jax.devices()[0].device_kind}, {args.dtype}, tol {R.TOL}, "
           f"jaxreg from {Path(jr.__file__).parent}")
     for name in args.problems.split(","):
         prob = P.make(name, args.scale)
         X, y = prob.X.astype(dtype), prob.y.astype(dtype)
         loss = jr.LogisticLoss() if prob.kind == "logistic" else jr.SquaredLoss()
-        n_alphas = 50 if prob.kind == "logistic" else N_ALPHAS  # as in run.py
-        alphas = np.asarray(jr.path(prob.X, prob.y, loss, alphas=n_alphas, eps=EPS, max_iter=1).alphas)
+        n_alphas = R.N_CS if prob.kind == "logistic" else R.N_ALPHAS
+        alphas = np.asarray(jr.path(prob.X, prob.y, loss, alphas=n_alphas, eps=R.EPS, max_iter=1).alphas)
         traced = not args.trace
         for bs in args.block_sizes.split(","):
             block = bs if bs == "auto" else int(bs)
             for ce in map(int, args.check_every.split(",")):
-                fit = functools.partial(jr.path, X, y, loss, alphas=alphas.astype(dtype), tol=TOL,
+                fit = functools.partial(jr.path, X, y, loss, alphas=alphas.astype(dtype), tol=R.TOL,
                                         block_size=block, check_every=ce)
-
-                t0 = time.perf_counter()
-                res = jax.block_until_ready(fit())
-                first = time.perf_counter() - t0
-                best, res = steady(fit, args.min_seconds)
+                first, best, res = R.timed(fit, 1)
                 n_iter = np.asarray(res.n_iter)
                 size = PM._auto_block_size(False) if block == "auto" else block
                 batched = batched_iterations(n_iter, size)
