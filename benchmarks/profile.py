@@ -78,7 +78,8 @@ def summarise_trace(logdir: str, wall: float, batched: int, top: int, sequence: 
                 end = max(end, start + dur)
             out.append(f"- {plane.name} / {line.name}: {len(events)} events, busy {busy / 1e6:.2f} ms "
                        f"({busy / 1e9 / wall:.0%} of the wall time {wall * 1e3:.2f} ms), "
-                       f"{len(events) / max(batched, 1):.1f} events and {busy / 1e3 / max(batched, 1):.1f} us "
+                       f"{len(events) / max(batched, 1):.1f} events and "
+                       f"{busy / 1e3 / max(batched, 1):.1f} us "
                        f"busy per batched iteration")
             if "stream" in line.name.lower() or line.name in ("XLA Ops", "Kernels"):
                 by = collections.defaultdict(lambda: [0, 0.0])
@@ -86,7 +87,8 @@ def summarise_trace(logdir: str, wall: float, batched: int, top: int, sequence: 
                     by[name][0] += 1
                     by[name][1] += dur
                 for name, (count, total) in sorted(by.items(), key=lambda kv: -kv[1][1])[:top]:
-                    out.append(f"    {total / 1e6:8.3f} ms {count:7d} x {total / count / 1e3:8.2f} us  {name[:90]}")
+                    out.append(f"    {total / 1e6:8.3f} ms {count:7d} x {total / count / 1e3:8.2f} us  "
+                               f"{name[:90]}")
     if sequence and busiest:
         mid = max(0, len(busiest) // 2 - sequence // 2)
         out.append(f"{sequence} consecutive events of the busiest line (idle before, duration, name):")
@@ -101,10 +103,12 @@ def main(argv=None) -> None:
     ap.add_argument("--dtype", default="float64")
     ap.add_argument("--block-sizes", default="auto")
     ap.add_argument("--check-every", default="10")
-    ap.add_argument("--min-seconds", type=float, default=R.MIN_STEADY_SECONDS, help="steady runs add up to this")
+    ap.add_argument("--min-seconds", type=float, default=R.MIN_STEADY_SECONDS,
+                    help="steady runs add up to this")
     ap.add_argument("--trace", action="store_true")
     ap.add_argument("--top", type=int, default=12)
-    ap.add_argument("--sequence", type=int, default=0, help="with --trace: list this many consecutive kernels")
+    ap.add_argument("--sequence", type=int, default=0,
+                    help="with --trace: list this many consecutive kernels")
     ap.add_argument("--scale", type=float, default=1.0)
     args = ap.parse_args(argv)
     R.MIN_STEADY_SECONDS = args.min_seconds
@@ -140,7 +144,7 @@ def main(argv=None) -> None:
                                 jax.block_until_ready(fit())
                                 wall = time.perf_counter() - t0
                             print(summarise_trace(logdir, wall, batched, args.top, args.sequence), flush=True)
-                    except Exception as err:  # noqa: BLE001 (a profiler missing on the machine leaves the timings)
+                    except Exception as err:  # noqa: BLE001 (without a profiler, the timings remain)
                         print(f"trace failed: {err!r}", flush=True)
 
 
