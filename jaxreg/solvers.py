@@ -232,6 +232,14 @@ def _start(shape: tuple[int, ...], dtype: Any) -> Array:
 _N_POWER = 3
 _N_POWER_DENSE = 10
 
+#: After an accepted step a lane's ``L`` shrinks by this factor, so the step grows back wherever the
+#: loss is flatter along the iterates than its largest curvature (backtracking doubles ``L`` where a
+#: step fails), with the momentum ``t`` updated for the changed step as in FISTA with backtracking
+#: in both directions (Scheinberg, Goldfarb and Bai, 2014; Calatroni and Chambolle, 2019).  On the
+#: benchmark paths the working-set solves took 20% to 37% fewer iterations (benchmarks/README.md).
+_L_DECAY = 0.95
+_L_FLOOR = 8.0
+
 
 def lipschitz(X: Array, s: Array, mode: str, n_power: int = _N_POWER_DENSE, center: Array | None = None) -> Array:
     """Largest eigenvalue of the weighted Gram matrix of the design, per weight column.
@@ -547,7 +555,8 @@ def fista(
     ``model`` is a :class:`_Design` or :class:`_Gram`. Shapes: ``W0 (p, B, K)``, ``b0 (B, K)``;
     ``L0``, ``tol_abs`` and ``max_iter`` are ``(B,)``; ``penalty`` leaves have leading axis ``B``;
     ``radius = (R0 (p, B), Rb0 (B,))`` are the data-scaled box radii of the free coordinates.
-    Steps that fail the sufficient-decrease test are rejected and the lane's ``L`` doubled.
+    Steps that fail the sufficient-decrease test are rejected and the lane's ``L`` doubled; accepted
+    ones shrink it by :data:`_L_DECAY`.
     """
     dtype = W0.dtype
     mode = cfg.intercept
@@ -604,7 +613,11 @@ def fista(
         ok = finite & (excess <= 0.5 * st.L * quad + slack)
         accept = active & ok
 
-        t_next = 0.5 * (1.0 + jnp.sqrt(1.0 + 4.0 * st.t**2))
+        # L shrinks down to L0 / _L_FLOOR, after steps whose quadratic bound is above the rounding of
+        # F: where F is resolved no better than that, longer steps would only move the iterate by noise
+        shrink = (st.L * quad > slack) & (_L_FLOOR * st.L > L0)
+        # the next step is 1 / (decay L): t_next**2 - t_next = t**2 (step / next step)
+        t_next = 0.5 * (1.0 + jnp.sqrt(1.0 + 4.0 * jnp.where(shrink, _L_DECAY, 1.0) * st.t**2))
         beta = (st.t - 1.0) / t_next
         # Gradient-based adaptive restart (O'Donoghue & Candes, 2015).
         restart = dots[2] + kappa * jnp.sum((st.by - bn) * (bn - st.b), axis=-1) > 0
@@ -630,7 +643,7 @@ def fista(
             by=pick(by, st.by, 0),
             imgy=pick(imgy, st.imgy, 1),
             t=pick(t_next, st.t, 0),
-            L=jnp.where(active & ~ok, 2.0 * st.L, st.L),
+            L=jnp.where(accept, jnp.where(shrink, _L_DECAY, 1.0) * st.L, jnp.where(active, 2.0 * st.L, st.L)),
             n_iter=st.n_iter + active.astype(jnp.int32),
             overflow=st.overflow | (active & ~finite),
         )
@@ -1052,6 +1065,19 @@ def run(
         exact: Array  # () bool: a float32 working-set solve fell short (cfg.mixed)
         Z: Array  # the image and v = X.T (s u) of the last check
         v: Array
+        # (B,) factor of the working-set solves' tolerance.  A lane that a working-set solve did not
+        # move, but that the check of the whole problem finds unconverged, is stuck between two gaps
+        # that round differently: under cfg.mixed float32 cannot resolve it, and all lanes go on in
+        # float64 (before, they spun to _MIXED_MAX_OUTER); otherwise its tolerance is halved (a
+        # float32 path on the Gram matrix had spun at 1.002 tol to _MAX_OUTER)
+        tight: Array
+
+    def unstick(o: Outer, stuck: Array, done: Array, exact: Array) -> tuple[Array, Array]:
+        """``exact`` and ``tight`` after a check that found the lanes ``stuck`` unmoved and not ``done``."""
+        stuck = stuck & ~done
+        if not cfg.mixed:
+            return exact, jnp.where(stuck, 0.5 * o.tight, o.tight)
+        return exact | jnp.any(stuck), jnp.where(stuck & o.exact, 0.5 * o.tight, o.tight)
 
     def switch(branch: Array, tol_in: Array, *args: Array) -> tuple[Array, ...]:
         # one branch per capacity (in float32 under cfg.mixed), and with cfg.fallback one more on all
@@ -1065,16 +1091,17 @@ def run(
         return jax.lax.switch(branch, branches, *args)
 
     def body(o: Outer) -> Outer:
-        tol_in = jnp.where(o.done, jnp.inf, tol_abs)
+        tol_in = jnp.where(o.done, jnp.inf, o.tight * tol_abs)
         W, b, n_iter, st_in, short = switch(o.branch, tol_in, o.W, o.b, o.score, o.curv, o.n_iter)
         # a lane whose inner solve stalled (or overflowed) stops with that status unless it converged
         status = jnp.where(o.done | (st_in < Status.NONFINITE), o.status, st_in)
         b, done, status, crit, v, curv, Z = check(W, b, n_iter, o.done, status, o.crit)
         # float32 working sets that keep failing the float64 check also hand over to float64
         exact = (o.exact | short | (o.it + 1 >= _MIXED_MAX_OUTER)) if cfg.mixed else o.exact
+        exact, tight = unstick(o, n_iter == o.n_iter, done, exact)
         score, branch = choose(W, v, exact)
         done, status = handover(branch, done, status)
-        return Outer(W, b, n_iter, done, status, crit, score, branch, curv, o.it + 1, exact, Z, v)
+        return Outer(W, b, n_iter, done, status, crit, score, branch, curv, o.it + 1, exact, Z, v, tight)
 
     n_iter0 = jnp.zeros(B, jnp.int32)
     status0 = jnp.full(B, Status.MAX_ITER, jnp.int32)
@@ -1087,7 +1114,7 @@ def run(
         score, branch = choose(W0, v, exact)
         done, status = handover(branch, done, status)
         it0 = jnp.zeros((), jnp.int32)
-        o = Outer(W0, b, n_iter0, done, status, crit, score, branch, curv, it0, exact, Z, v)
+        o = Outer(W0, b, n_iter0, done, status, crit, score, branch, curv, it0, exact, Z, v, jnp.ones(B, dtype))
         o = jax.lax.while_loop(lambda o: ~jnp.all(o.done) & (o.it < _MAX_OUTER), body, o)
         return Solution(o.W, o.b, o.n_iter, o.crit, o.status, Known(o.Z, o.b, o.v))
 
@@ -1097,34 +1124,37 @@ def run(
     class Loop(NamedTuple):
         o: Outer
         short: Array  # () bool: the last float32 working-set solve fell short
+        still: Array  # (B,) bool: the last working-set solve left the lane where it was
         stop: Array  # () bool: every lane done, or _MAX_OUTER inner solves
 
     def solve(lp: Loop) -> Loop:
         o = lp.o
-        tol_in = jnp.where(o.done, jnp.inf, tol_abs)
+        tol_in = jnp.where(o.done, jnp.inf, o.tight * tol_abs)
         W, b, n_iter, st_in, short = switch(o.branch, tol_in, o.W, o.b, o.score, o.curv, o.n_iter)
         status = jnp.where(o.done | (st_in < Status.NONFINITE), o.status, st_in)
         k = _products(full, W, b)
         o = o._replace(W=W, b=k.b, n_iter=n_iter, status=status, it=o.it + 1, Z=k.Z, v=k.v)
-        return Loop(o, short, lp.stop)
+        return Loop(o, short, n_iter == lp.o.n_iter, lp.stop)
 
     def step_cpu(lp: Loop) -> Loop:
         o = lp.o
         b, done, status, crit, v, curv, Z = check(o.W, o.b, o.n_iter, o.done, o.status, o.crit,
                                                   Known(o.Z, o.b, o.v))  # fmt: skip
         exact = (o.exact | lp.short | (o.it >= _MIXED_MAX_OUTER)) if cfg.mixed else o.exact
+        exact, tight = unstick(o, lp.still, done, exact)
         score, branch = choose(o.W, v, exact)
         done, status = handover(branch, done, status)
-        o = Outer(o.W, b, o.n_iter, done, status, crit, score, branch, curv, o.it, exact, Z, v)
+        o = Outer(o.W, b, o.n_iter, done, status, crit, score, branch, curv, o.it, exact, Z, v, tight)
         stop = jnp.all(done) | (o.it >= _MAX_OUTER)
-        return jax.lax.cond(stop, lambda x: x, solve, Loop(o, lp.short, stop))
+        return jax.lax.cond(stop, lambda x: x, solve, Loop(o, lp.short, lp.still, stop))
 
     k0 = _products(full, W0, b0) if known is None else known
     zero = jnp.zeros((), jnp.int32)
     curv0 = jnp.zeros((B,) if quadratic else (n, B), dtype)  # score, branch and curv: set by the first check
     o = Outer(W0, k0.b, n_iter0, jnp.zeros(B, bool), status0, crit0, jnp.zeros(p, dtype), zero, curv0, zero,
-              jnp.zeros((), bool), k0.Z, k0.v)  # fmt: skip
-    lp = jax.lax.while_loop(lambda lp: ~lp.stop, step_cpu, Loop(o, jnp.zeros((), bool), jnp.zeros((), bool)))
+              jnp.zeros((), bool), k0.Z, k0.v, jnp.ones(B, dtype))  # fmt: skip
+    lp = jax.lax.while_loop(lambda lp: ~lp.stop, step_cpu,
+                            Loop(o, jnp.zeros((), bool), jnp.zeros(B, bool), jnp.zeros((), bool)))  # fmt: skip
     o = lp.o
     return Solution(o.W, o.b, o.n_iter, o.crit, o.status, Known(o.Z, o.b, o.v))
 
