@@ -19,6 +19,12 @@ launches and the host's loop control, not by memory or arithmetic.
     python benchmarks/profile.py --problems wide,square --block-sizes auto,30,40 --check-every 10,20 --trace
 
 On a CPU the "device" is XLA:CPU's threads, and the summary still runs, but the split means little.
+``--accelerator-loops`` gives jaxreg on a CPU the loop structure and defaults it takes on
+accelerators (it reports the backend as ``gpu``: one check before each loop, none conditional, no
+mixed precision, blocks of 20), so that the batched iterations of a GPU's path can be counted
+without one; its times then mean nothing.
+
+    python benchmarks/profile.py --problems wide,square,logistic --accelerator-loops --min-seconds 0
 """
 
 from __future__ import annotations
@@ -110,11 +116,15 @@ def main(argv=None) -> None:
     ap.add_argument("--sequence", type=int, default=0,
                     help="with --trace: list this many consecutive kernels")
     ap.add_argument("--scale", type=float, default=1.0)
+    ap.add_argument("--accelerator-loops", action="store_true",
+                    help="on a CPU, solve as on accelerators (counts only; times mean nothing)")
     args = ap.parse_args(argv)
+    if args.accelerator_loops:
+        jax.default_backend = lambda: "gpu"  # jaxreg reads it at each call to choose its loops
     R.MIN_STEADY_SECONDS = args.min_seconds
     dtype = np.dtype(args.dtype).type
     print(f"# jax {jax.__version__}, {jax.devices()[0].device_kind}, {args.dtype}, tol {R.TOL}, "
-          f"jaxreg from {Path(jr.__file__).parent}")
+          f"jaxreg from {Path(jr.__file__).parent}" + (", accelerator loops" if args.accelerator_loops else ""))
     for name in args.problems.split(","):
         prob = P.make(name, args.scale)
         X, y = prob.X.astype(dtype), prob.y.astype(dtype)
