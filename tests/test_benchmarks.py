@@ -52,3 +52,37 @@ def test_profile_counts_batched_iterations_and_reads_its_trace():
 
 def test_gpu_script_parses():
     assert subprocess.run(["bash", "-n", os.path.join(BENCH, "gpu.sh")], check=False).returncode == 0
+
+
+def test_profile_counts_an_accelerator_path_on_the_cpu():
+    """``--accelerator-loops``: the accelerators' defaults on this CPU (blocks of 20)."""
+    out = script("profile.py", "--scale", "0.05", "--problems", "wide", "--min-seconds", "0.01",
+                 "--accelerator-loops")  # fmt: skip
+    assert "accelerator loops" in out and "block_size=auto(20)" in out, out
+    assert re.search(r"unconverged 0\b", out), out
+
+
+def test_kernels_reads_the_loops_of_optimized_hlo():
+    """``kernels.py`` needs the CUDA plugin to compile for an H100; its reading of XLA's optimized HLO
+    (innermost while loops, their kernels by kind) is the same for the CPU's."""
+    import jax
+    import jax.numpy as jnp
+
+    sys.path.insert(0, BENCH)
+    import kernels
+
+    def fn(X, w):
+        def body(c):
+            k, w = c
+            return k + 1, jnp.maximum(w - 0.1 * (X.T @ (X @ w)), 0.0)
+
+        return jax.lax.while_loop(lambda c: c[0] < 10, body, (0, w))[1]
+
+    X = jnp.ones((64, 32))
+    hlo = jax.jit(fn).lower(X, jnp.ones(32)).compile().as_text()
+    found = kernels.loops(hlo)
+    assert len(found) == 1, hlo
+    _, body, cond = found[0]
+    kinds = [kernels.kind(k) for k in body]
+    assert kinds and cond >= 0 and all(isinstance(k, str) for k in kinds), kinds
+    assert any(k["opcode"] in ("fusion", "dot", "custom-call") for k in body), body

@@ -1,0 +1,197 @@
+"""Kernels per iteration of a path's loops on an H100, counted on a machine without a GPU.
+
+On a GPU one batched FISTA step of a path launches a few dozen small kernels of 1 to 8 us each, and
+its time is about their count times their latency (``profile.py --trace``).  XLA:GPU can compile
+for a GPU it does not have: the CUDA plugin's compile-only topology, described by a target
+configuration (here an H100 SXM's), runs the whole pipeline (fusion, matrix-product rewriting,
+scheduling, PTX and SASS) on the CPU.  This script compiles ``jr.path``'s program that way, with the
+accelerators' loop structure, and lists every innermost while loop (the FISTA steps of each
+working-set capacity, the power iterations, ...) with the kernels one iteration launches, by kind.
+
+Without a device XLA cannot autotune: its matrix products are the defaults of its heuristics (Triton
+kernels, split along the contracted axis, after padding), where a real H100 may pick cuBLAS and
+launch fewer.  Fusion, reductions, copies and elementwise kernels are those of a real compile.
+
+It needs the CUDA plugin of the installed jax, best in an environment of its own (the plugin is
+not needed by anything else here, and on a machine without a GPU only its compiler works)::
+
+    python -m venv /tmp/aot
+    /tmp/aot/bin/pip install "jax==0.10.2" "jaxlib==0.10.2" "jax-cuda12-plugin==0.10.2" \\
+        "jax-cuda12-pjrt==0.10.2" optax
+    PYTHONPATH=. /tmp/aot/bin/python benchmarks/kernels.py --problems wide,square --kernels
+"""
+
+from __future__ import annotations
+
+import os
+
+# Keep the default backend a CPU (no CUDA client, which needs a driver); the plugin still registers
+# its compile-only topology.
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+os.environ.setdefault("JAX_SKIP_CUDA_CONSTRAINTS_CHECK", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import argparse
+import collections
+import re
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import jax
+
+jax.config.update("jax_enable_x64", True)
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import problems as P
+import run as R
+
+import jaxreg as jr
+from jaxreg._precision import full_precision
+
+PM = sys.modules["jaxreg.path"]
+
+#: GpuTargetConfigProto of an H100 SXM (80 GB HBM3): what XLA:GPU reads from a device it has.
+H100 = """
+gpu_device_info {
+  threads_per_block_limit: 1024 threads_per_warp: 32 shared_memory_per_block: 49152
+  shared_memory_per_core: 233472 threads_per_core_limit: 2048 core_count: 132 fpus_per_core: 128
+  block_dim_limit_x: 2147483647 block_dim_limit_y: 65535 block_dim_limit_z: 65535
+  memory_bandwidth: 3352320000000 l2_cache_size: 52428800 clock_rate_ghz: 1.98
+  device_memory_size: 84929347584 shared_memory_per_block_optin: 232448
+  cuda_compute_capability { major: 9 } registers_per_core_limit: 65536 registers_per_block_limit: 65536
+}
+platform_name: "CUDA"
+dnn_version_info { major: 9 minor: 8 }
+runtime_version { major: 12 minor: 8 }
+device_description_str: "NVIDIA H100 80GB HBM3"
+"""
+
+_COMPUTATION = re.compile(r"^(?:ENTRY\s+)?%?([\w.\-]+)\s*\(.*\)\s*->.*\{\s*$")
+_INSTRUCTION = re.compile(r"^\s*(?:ROOT\s+)?%?([\w.\-]+)\s*=\s*(\S+(?:\s\S+)*?)\s+([\w\-]+)\((.*)$")
+_NO_KERNEL = {"parameter", "get-tuple-element", "tuple", "bitcast", "constant", "after-all", "opt-barrier"}
+_CONTROL = {"while", "conditional", "call", "async-start", "async-done"}
+
+
+def h100() -> Any:
+    from jax.experimental import topologies
+
+    return topologies.get_topology_desc(platform="cuda", topology="1x1x1", target_config=H100).devices[0]
+
+
+def computations(hlo: str) -> dict[str, list[dict[str, str]]]:
+    """``{computation: [{name, shape, opcode, rest}]}`` of optimized HLO text."""
+    comps: dict[str, list[dict[str, str]]] = {}
+    current = None
+    for line in hlo.splitlines():
+        m = _COMPUTATION.match(line)
+        if m and not line.startswith(" "):
+            current = comps.setdefault(m.group(1), [])
+            continue
+        if line.startswith("}"):
+            current = None
+        elif current is not None and (mi := _INSTRUCTION.match(line)):
+            current.append({"name": mi.group(1), "shape": mi.group(2), "opcode": mi.group(3), "rest": mi.group(4)})
+    return comps
+
+
+def kind(ins: dict[str, str]) -> str:
+    """What a kernel-launching instruction is: product, reduction, elementwise, copy or other."""
+    rest = ins["rest"]
+    target = re.search(r'custom_call_target="([^"]+)"', rest)
+    if ins["opcode"] == "custom-call" and target and ("cublas" in target.group(1) or "gemm" in target.group(1)):
+        return "product"
+    if ins["opcode"] == "fusion":
+        backend = re.search(r'"fusion_backend_config":\{"kind":"([^"]+)"', rest)
+        if "kind=kCustom" in rest and backend and "gemm" in backend.group(1):
+            return "product"
+        if "kind=kInput" in rest:
+            return "reduction"
+        if "kind=kLoop" in rest:
+            return "elementwise"
+    if ins["opcode"] == "copy":
+        return "copy"
+    return ins["opcode"]
+
+
+def loops(hlo: str) -> list[tuple[str, list[dict[str, str]], int]]:
+    """Innermost while loops: name, the kernels of one iteration of the body, and of the condition."""
+    comps = computations(hlo)
+    out = []
+    for instrs in comps.values():
+        for ins in instrs:
+            if ins["opcode"] != "while":
+                continue
+            body = re.search(r"body=%?([\w.\-]+)", ins["rest"]).group(1)
+            cond = re.search(r"condition=%?([\w.\-]+)", ins["rest"]).group(1)
+            if any(i["opcode"] in _CONTROL for i in comps[body]):
+                continue
+            launch = lambda c: [i for i in comps[c] if i["opcode"] not in _NO_KERNEL | _CONTROL]
+            out.append((ins["name"], launch(body), len(launch(cond))))
+    return out
+
+
+def path_program(prob: P.Problem, dtype: Any) -> tuple[Any, tuple, dict]:
+    """The function, arguments and static arguments of ``jr.path``'s program for ``prob``."""
+    captured = {}
+    program = PM._path_program
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        captured["args"] = args
+        return program(*args, **kwargs)
+
+    loss = jr.LogisticLoss() if prob.kind == "logistic" else jr.SquaredLoss()
+    n_alphas = R.N_CS if prob.kind == "logistic" else R.N_ALPHAS
+    PM._path_program = spy
+    try:  # on the CPU, with the accelerators' loops: one iteration is enough to capture the call
+        jr.path(prob.X.astype(dtype), prob.y.astype(dtype), loss, alphas=n_alphas, eps=R.EPS, tol=R.TOL, max_iter=1)
+    finally:
+        PM._path_program = program
+    X, y, s, loss_, unit, alphas, tol, cfg, n_dev, xtx, rho, fit = captured["args"]
+    cfg = cfg._replace(solver=cfg.solver._replace(max_iter=10_000))
+
+    def fn(X, y, s, loss_, unit, alphas, tol, xtx, rho, *, cfg, n_devices, fit_intercept):
+        return full_precision(program._fn)(X, y, s, loss_, unit, alphas, tol, cfg, n_devices, xtx, rho, fit_intercept)
+
+    return fn, (X, y, s, loss_, unit, alphas, tol, xtx, rho), {"cfg": cfg, "n_devices": n_dev, "fit_intercept": fit}
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--problems", default="wide")
+    ap.add_argument("--dtype", default="float64")
+    ap.add_argument("--kernels", action="store_true", help="list each loop's kernels")
+    ap.add_argument("--cublas", action="store_true", help="matrix products by cuBLAS instead of Triton")
+    args = ap.parse_args(argv)
+    jax.default_backend = lambda: "gpu"  # jaxreg reads it at each call to choose its loops
+    from jax.sharding import SingleDeviceSharding
+
+    device = h100()
+    options = {"xla_gpu_enable_triton_gemm": False} if args.cublas else None
+    dtype = np.dtype(args.dtype).type
+    print(f"# jax {jax.__version__}, compiled for {device.device_kind} without a device, {args.dtype}, "
+          f"jaxreg from {Path(jr.__file__).parent}" + (", cuBLAS products" if args.cublas else ""))
+    for name in args.problems.split(","):
+        prob = P.make(name)
+        fn, operands, static = path_program(prob, dtype)
+        spec = lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=SingleDeviceSharding(device))
+        t0 = time.perf_counter()
+        jitted = jax.jit(fn, static_argnames=tuple(static))
+        hlo = jitted.trace(*jax.tree_util.tree_map(spec, operands), **static).lower().compile(options).as_text()
+        print(f"{name} {prob.X.shape[0]}x{prob.X.shape[1]}, {static['cfg'].solver.capacities} features a working "
+              f"set, blocks of {static['cfg'].block_size}: compiled in {time.perf_counter() - t0:.1f} s")
+        for loop, kernels, cond in loops(hlo):
+            counts = collections.Counter(kind(k) for k in kernels)
+            products = [k["shape"] for k in kernels if kind(k) == "product"]
+            print(f"  {loop}: {len(kernels)} kernels an iteration (+{cond} for its condition): "
+                  + ", ".join(f"{c} {k}" for k, c in counts.most_common()) + (f"; products {products}" if products else ""))
+            if args.kernels:
+                for k in kernels:
+                    print(f"      {k['name']}: {kind(k)} {k['shape']}")
+
+
+if __name__ == "__main__":
+    main()
