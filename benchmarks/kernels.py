@@ -94,7 +94,9 @@ def computations(hlo: str) -> dict[str, list[dict[str, str]]]:
         if line.startswith("}"):
             current = None
         elif current is not None and (mi := _INSTRUCTION.match(line)):
-            current.append({"name": mi.group(1), "shape": mi.group(2), "opcode": mi.group(3), "rest": mi.group(4)})
+            current.append(
+                {"name": mi.group(1), "shape": mi.group(2), "opcode": mi.group(3), "rest": mi.group(4)}
+            )
     return comps
 
 
@@ -102,7 +104,11 @@ def kind(ins: dict[str, str]) -> str:
     """What a kernel-launching instruction is: product, reduction, elementwise, copy or other."""
     rest = ins["rest"]
     target = re.search(r'custom_call_target="([^"]+)"', rest)
-    if ins["opcode"] == "custom-call" and target and ("cublas" in target.group(1) or "gemm" in target.group(1)):
+    if (
+        ins["opcode"] == "custom-call"
+        and target
+        and ("cublas" in target.group(1) or "gemm" in target.group(1))
+    ):
         return "product"
     if ins["opcode"] == "fusion":
         backend = re.search(r'"fusion_backend_config":\{"kind":"([^"]+)"', rest)
@@ -147,16 +153,30 @@ def path_program(prob: P.Problem, dtype: Any) -> tuple[Any, tuple, dict]:
     n_alphas = R.N_CS if prob.kind == "logistic" else R.N_ALPHAS
     PM._path_program = spy
     try:  # on the CPU, with the accelerators' loops: one iteration is enough to capture the call
-        jr.path(prob.X.astype(dtype), prob.y.astype(dtype), loss, alphas=n_alphas, eps=R.EPS, tol=R.TOL, max_iter=1)
+        jr.path(
+            prob.X.astype(dtype),
+            prob.y.astype(dtype),
+            loss,
+            alphas=n_alphas,
+            eps=R.EPS,
+            tol=R.TOL,
+            max_iter=1,
+        )
     finally:
         PM._path_program = program
     X, y, s, loss_, unit, alphas, tol, cfg, n_dev, xtx, rho, fit = captured["args"]
     cfg = cfg._replace(solver=cfg.solver._replace(max_iter=10_000))
 
     def fn(X, y, s, loss_, unit, alphas, tol, xtx, rho, *, cfg, n_devices, fit_intercept):
-        return full_precision(program._fn)(X, y, s, loss_, unit, alphas, tol, cfg, n_devices, xtx, rho, fit_intercept)
+        return full_precision(program._fn)(
+            X, y, s, loss_, unit, alphas, tol, cfg, n_devices, xtx, rho, fit_intercept
+        )
 
-    return fn, (X, y, s, loss_, unit, alphas, tol, xtx, rho), {"cfg": cfg, "n_devices": n_dev, "fit_intercept": fit}
+    return (
+        fn,
+        (X, y, s, loss_, unit, alphas, tol, xtx, rho),
+        {"cfg": cfg, "n_devices": n_dev, "fit_intercept": fit},
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -172,22 +192,32 @@ def main(argv: list[str] | None = None) -> None:
     device = h100()
     options = {"xla_gpu_enable_triton_gemm": False} if args.cublas else None
     dtype = np.dtype(args.dtype).type
-    print(f"# jax {jax.__version__}, compiled for {device.device_kind} without a device, {args.dtype}, "
-          f"jaxreg from {Path(jr.__file__).parent}" + (", cuBLAS products" if args.cublas else ""))
+    print(
+        f"# jax {jax.__version__}, compiled for {device.device_kind} without a device, {args.dtype}, "
+        f"jaxreg from {Path(jr.__file__).parent}" + (", cuBLAS products" if args.cublas else "")
+    )
     for name in args.problems.split(","):
         prob = P.make(name)
         fn, operands, static = path_program(prob, dtype)
         spec = lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=SingleDeviceSharding(device))
         t0 = time.perf_counter()
         jitted = jax.jit(fn, static_argnames=tuple(static))
-        hlo = jitted.trace(*jax.tree_util.tree_map(spec, operands), **static).lower().compile(options).as_text()
-        print(f"{name} {prob.X.shape[0]}x{prob.X.shape[1]}, {static['cfg'].solver.capacities} features a working "
-              f"set, blocks of {static['cfg'].block_size}: compiled in {time.perf_counter() - t0:.1f} s")
+        hlo = (
+            jitted.trace(*jax.tree_util.tree_map(spec, operands), **static).lower().compile(options).as_text()
+        )
+        cfg = static["cfg"]
+        print(
+            f"{name} {prob.X.shape[0]}x{prob.X.shape[1]}, {cfg.solver.capacities} features a working set, "
+            f"blocks of {cfg.block_size}: compiled in {time.perf_counter() - t0:.1f} s"
+        )
         for loop, kernels, cond in loops(hlo):
             counts = collections.Counter(kind(k) for k in kernels)
             products = [k["shape"] for k in kernels if kind(k) == "product"]
-            print(f"  {loop}: {len(kernels)} kernels an iteration (+{cond} for its condition): "
-                  + ", ".join(f"{c} {k}" for k, c in counts.most_common()) + (f"; products {products}" if products else ""))
+            print(
+                f"  {loop}: {len(kernels)} kernels an iteration (+{cond} for its condition): "
+                + ", ".join(f"{c} {k}" for k, c in counts.most_common())
+                + (f"; products {products}" if products else "")
+            )
             if args.kernels:
                 for k in kernels:
                     print(f"      {k['name']}: {kind(k)} {k['shape']}")
