@@ -60,8 +60,11 @@ def _fista_impl(X, y, n_iter, n_lanes: int, check_every: int = 50, unroll: bool 
     n, p = X.shape
     B = n_lanes
     s = jnp.full((n, B), 1.0 / n, X.dtype)
-    model = S._Design(X, y, s, jr.SquaredLoss(), "closed")
     pen = jr.L1(alpha=jnp.logspace(-4, -2, B, dtype=X.dtype))
+    if jax.default_backend() != "cpu":  # zero columns up to an aligned width, as the solver's
+        p = S._aligned(p, pen.broadcast((B,), p, X.dtype))
+        X = jnp.pad(X, ((0, 0), (0, p - X.shape[1])))
+    model = S._Design(X, y, s, jr.SquaredLoss(), "closed")
     L0 = 1.05 * S.lipschitz(X, s[:, :1], "closed") * jnp.ones(B, X.dtype)
     cfg = S._Config("closed", 1 << 30, check_every, unroll=unroll)
     st = S.fista(model, pen, jnp.zeros((p, B, 1), X.dtype), jnp.zeros((B, 1), X.dtype), L0,

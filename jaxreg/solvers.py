@@ -481,7 +481,8 @@ class _Gram:
         Fy = self.value(Ay, Wy)
         eps = jnp.finfo(Ay.dtype).eps
         B = Wy.shape[1]
-        return Fy, Ay - self.q[..., None], jnp.zeros((B, 1), Ay.dtype), 32 * eps * (jnp.abs(Fy) + self.yy), None
+        slack = 32 * eps * (jnp.abs(Fy) + self.yy)
+        return Fy, Ay - self.q[..., None], jnp.zeros((B, 1), Ay.dtype), slack, None
 
     def excess_pair(self, gW: Array, dW: Array, An: Array, Ay: Array) -> tuple[Array, Array]:
         return dW, An - Ay
@@ -965,12 +966,28 @@ def run(
         # for losses of the residual (the intercept absorbs both), so large means cost no precision.
         wdt = jnp.float32 if low else dtype
         cast = functools.partial(_as_dtype, dtype=wdt)
-        if k == p:
+        # all features on an accelerator: zero columns up to a multiple of _ALIGN (see _aligned)
+        pad = _aligned(p, penalty) - p if k == p and not low and jax.default_backend() != "cpu" else 0
+        keep = None
+        if k == p and not pad:
             idx, pen, Wk, Rk = None, cast(penalty), cast(W), cast(R0)
+        elif k == p:  # the last feature repeated, then zeroed: the padding's columns and coefficients
+            idx = jnp.minimum(jnp.arange(k + pad), p - 1)
+            keep = jnp.arange(k + pad) < p
+            pen, Wk, Rk = penalty.take(idx), jnp.where(keep[:, None, None], W[idx], 0.0), R0[idx]
         else:
             # top_k of float32 keys: XLA:CPU's float64 top_k sorts, 8x slower (the order need not be exact)
             idx = jnp.sort(jax.lax.top_k(score.astype(jnp.float32), k)[1])
             pen, Wk, Rk = cast(penalty.take(idx)), cast(W[idx]), cast(R0[idx])
+
+        def rows(a: Array, axis: int = 0) -> Array:
+            """``a`` at the features ``idx`` along ``axis``, the padding's zero."""
+            out = jnp.take(a, idx, axis=axis)
+            if keep is None:
+                return out
+            return jnp.where(jnp.expand_dims(keep, tuple(i for i in range(a.ndim) if i != axis)), out, 0.0)
+
+        k = k + pad
         budget = cfg.max_iter - n_iter
         if low:  # float32 that has not converged by then hands over to float64
             budget = jnp.minimum(budget, _MIXED_MAX_INNER)
@@ -979,12 +996,12 @@ def run(
             if idx is None:
                 model, mu, ybar = full, mu_full, ybar_full
             else:
-                model = _Gram(full.G[:, idx][:, :, idx], full.q[idx], full.yy)
-                mu, ybar = mu_full[idx], ybar_full
+                model = _Gram(rows(rows(full.G, 1), 2), rows(full.q), full.yy)
+                mu, ybar = rows(mu_full), ybar_full
             model = _Gram(cast(model.G), cast(model.q), cast(model.yy)) if low else model
             L0 = 1.05 * jnp.repeat(_power(model.G, n_power), blk)
         elif quadratic and k <= cfg.gram_ratio * n:
-            model, mu, ybar = _gram_model(X if idx is None else X[:, idx], y, s_g, mode, blk)
+            model, mu, ybar = _gram_model(X if idx is None else rows(X, 1), y, s_g, mode, blk)
             model = _Gram(cast(model.G), cast(model.q), cast(model.yy))
             L0 = 1.05 * jnp.repeat(_power(model.G, n_power), blk)
         elif low:  # explicitly centered float32 columns (low_design)
@@ -995,8 +1012,8 @@ def run(
             model = _Design(Xk, cast(y - y_off), cast(s), cast(loss), mode)
             L0 = 1.05 * curved(lambda w: lipschitz(Xk, cast(w), mode, n_power), cast(curv))
         else:  # float64, implicitly centered where the intercept is a free variable
-            Xk = X if idx is None else X[:, idx]
-            mk = None if means is None else (means if idx is None else means[idx])
+            Xk = X if idx is None else rows(X, 1)
+            mk = None if means is None else (means if idx is None else rows(means))
             center = jnp.zeros((k, B), dtype) if mk is None else jnp.repeat(mk, blk, axis=1)
             model = _Design(Xk, y, s, loss, mode, None if mk is None else center)
             # the centers per group for squared loss (weights per group), else per lane
@@ -1008,7 +1025,7 @@ def run(
         kappa = jnp.clip(1.05 * cast(b_curv) / L0, jnp.finfo(wdt).eps, 1.0) if mode == "grad" else None
         # the model of X - center with targets y - y_off has the intercept b + center.w - y_off
         offset = lambda Wc: y_off - jnp.einsum("kb,kbo->bo", center, Wc)  # noqa: E731
-        b_in = b - offset(W if idx is None else W[idx])
+        b_in = b - offset(W if idx is None else rows(W))
         if K > 1 and mode == "grad":
             # the centering moves all classes' intercepts by about center.W; the softmax is blind to
             # a common shift, float32 is not (at 1e2 it loses 1e-5 of the logits, and float32 solves
@@ -1024,7 +1041,10 @@ def run(
             # the multinomial loss is blind to a shift of all classes' intercepts; the centering
             # offsets (one per class) shift their sum, which the intercept-only start sets to zero
             b_new = b_new - jnp.mean(b_new, axis=-1, keepdims=True)
-        W_new = W_k if idx is None else jnp.zeros((p, B, K), dtype).at[idx].set(W_k)
+        if idx is None or keep is not None:
+            W_new = W_k[:p]
+        else:
+            W_new = jnp.zeros((p, B, K), dtype).at[idx].set(W_k)
         # float32 could not finish (stalled, overflowed or ran out of its iterations): float64 goes on
         if low:
             out = (st.status == Status.MAX_ITER) & (st.n_iter >= _MIXED_MAX_INNER)
@@ -1150,7 +1170,8 @@ def run(
         score, branch = choose(W0, v, exact)
         done, status = handover(branch, done, status)
         it0 = jnp.zeros((), jnp.int32)
-        o = Outer(W0, b, n_iter0, done, status, crit, score, branch, curv, it0, exact, Z, v, jnp.ones(B, dtype))
+        tight = jnp.ones(B, dtype)
+        o = Outer(W0, b, n_iter0, done, status, crit, score, branch, curv, it0, exact, Z, v, tight)
         o = jax.lax.while_loop(lambda o: ~jnp.all(o.done) & (o.it < _MAX_OUTER), body, o)
         return Solution(o.W, o.b, o.n_iter, o.crit, o.status, Known(o.Z, o.b, o.v))
 
@@ -1189,13 +1210,26 @@ def run(
     curv0 = jnp.zeros((B,) if quadratic else (n, B), dtype)  # score, branch and curv: set by the first check
     o = Outer(W0, k0.b, n_iter0, jnp.zeros(B, bool), status0, crit0, jnp.zeros(p, dtype), zero, curv0, zero,
               jnp.zeros((), bool), k0.Z, k0.v, jnp.ones(B, dtype))  # fmt: skip
-    lp = jax.lax.while_loop(lambda lp: ~lp.stop, step_cpu,
-                            Loop(o, jnp.zeros((), bool), jnp.zeros(B, bool), jnp.zeros((), bool)))  # fmt: skip
+    lp0 = Loop(o, jnp.zeros((), bool), jnp.zeros(B, bool), jnp.zeros((), bool))
+    lp = jax.lax.while_loop(lambda lp: ~lp.stop, step_cpu, lp0)
     o = lp.o
     return Solution(o.W, o.b, o.n_iter, o.crit, o.status, Known(o.Z, o.b, o.v))
 
 
 _MAX_OUTER = 100
+
+#: On accelerators a solve on all features pads them with zero columns to a multiple of this.
+#: XLA:GPU's matrix products split the contracted axis into tiles and otherwise pad ``X`` (and ``W``)
+#: at every step: compiled for an H100, one turn of the loop of ``benchmarks/iteration.py`` (wide, 20
+#: lanes, two steps) launched 31 kernels with ``p = 5000``, among them a copy of ``X`` padded to 5024
+#: columns, and 28 with 5024 or 5120 (``benchmarks/README.md``).
+_ALIGN = 128
+
+
+def _aligned(p: int, penalty: Penalty) -> int:
+    """``p`` rounded up to a multiple of :data:`_ALIGN`, for a penalty that can be restricted to some
+    features (``take``); the padding's columns are zero, so its coefficients stay zero."""
+    return -(-p // _ALIGN) * _ALIGN if hasattr(penalty, "take") else p
 #: outer iterations, and iterations of one float32 solve, after which a mixed-precision solve goes
 #: on in float64 on all features (the benchmark paths need at most 4 and about 550)
 _MIXED_MAX_OUTER = 20

@@ -1222,3 +1222,44 @@ def test_cpu_programs_keep_each_sum_one_kernel(monkeypatch):
         monkeypatch.undo()
         _precision._options.cache_clear()
     assert ("while-loop-unroller" in passes) == cpu and ("tree_reduction_rewriter" in passes) == cpu
+
+
+def test_all_features_padded_to_an_aligned_width_on_accelerators(monkeypatch):
+    """On accelerators a solve on all features runs on ``X`` padded with zero columns up to a
+    multiple of ``_ALIGN`` (so that XLA:GPU's matrix products need not pad ``X`` at every step): the
+    padding's coefficients stay zero, and the fits are those without it, for the design and the Gram
+    matrix, squared and logistic loss, a dense penalty and working sets."""
+    from jaxreg import solvers as S
+
+    monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
+    align0 = S._ALIGN
+    assert 150 % align0 and 90 % align0  # the widths below are padded
+    widths = set()
+    fista = S.fista
+
+    def spy(model, penalty, W0, *args, **kwargs):
+        widths.add(W0.shape[0])  # at trace time
+        return fista(model, penalty, W0, *args, **kwargs)
+
+    monkeypatch.setattr(S, "fista", spy)
+    fits = {}
+    for align in (align0, 1):
+        monkeypatch.setattr(S, "_ALIGN", align)
+        jax.clear_caches()  # read when the solver is traced
+        out = []
+        for n, p in [(60, 150), (200, 90)]:  # the design (p > n) and the Gram matrix
+            rng = np.random.default_rng(n)
+            X = rng.standard_normal((n, p)) + 0.5
+            y = X[:, 0] - 2 * X[:, 3] + rng.standard_normal(n)
+            out.append(jr.path(X, y, alphas=6, tol=1e-8))
+            out.append(jr.path(X, (y > np.median(y)).astype(float), jr.LogisticLoss(), alphas=6, tol=1e-8))
+            ridge = jr.ElasticNet(alpha=np.array([0.1, 0.01]), l1_ratio=0.0)  # no working sets
+            out.append(jr.solve(X, y, jr.SquaredLoss(), ridge, tol=1e-10))
+        fits[align] = out
+    jax.clear_caches()
+    assert {-(-150 // align0) * align0, -(-90 // align0) * align0} <= widths, widths  # solves on the padding
+    for padded, plain in zip(fits[align0], fits[1], strict=True):
+        assert bool(np.all(np.asarray(padded.converged))) and bool(np.all(np.asarray(plain.converged)))
+        assert np.asarray(padded.coef).shape == np.asarray(plain.coef).shape
+        scale = float(np.abs(np.asarray(plain.coef)).max())
+        np.testing.assert_allclose(padded.coef, plain.coef, atol=1e-3 * scale)
