@@ -974,7 +974,8 @@ def run(
         elif k == p:  # the last feature repeated, then zeroed: the padding's columns and coefficients
             idx = jnp.minimum(jnp.arange(k + pad), p - 1)
             keep = jnp.arange(k + pad) < p
-            pen, Wk, Rk = penalty.take(idx), jnp.where(keep[:, None, None], W[idx], 0.0), R0[idx]
+            Wk = cast(jnp.where(keep[:, None, None], W[idx], 0.0))
+            pen, Rk = cast(penalty.take(idx)), cast(R0[idx])
         else:
             # top_k of float32 keys: XLA:CPU's float64 top_k sorts, 8x slower (the order need not be exact)
             idx = jnp.sort(jax.lax.top_k(score.astype(jnp.float32), k)[1])
@@ -1217,6 +1218,10 @@ def run(
 
 
 _MAX_OUTER = 100
+#: outer iterations, and iterations of one float32 solve, after which a mixed-precision solve goes
+#: on in float64 on all features (the benchmark paths need at most 4 and about 550)
+_MIXED_MAX_OUTER = 20
+_MIXED_MAX_INNER = 2000
 
 #: On accelerators a solve on all features pads them with zero columns to a multiple of this.
 #: XLA:GPU's matrix products split the contracted axis into tiles and otherwise pad ``X`` (and ``W``)
@@ -1230,10 +1235,6 @@ def _aligned(p: int, penalty: Penalty) -> int:
     """``p`` rounded up to a multiple of :data:`_ALIGN`, for a penalty that can be restricted to some
     features (``take``); the padding's columns are zero, so its coefficients stay zero."""
     return -(-p // _ALIGN) * _ALIGN if hasattr(penalty, "take") else p
-#: outer iterations, and iterations of one float32 solve, after which a mixed-precision solve goes
-#: on in float64 on all features (the benchmark paths need at most 4 and about 550)
-_MIXED_MAX_OUTER = 20
-_MIXED_MAX_INNER = 2000
 
 
 @compiled(static_argnames=("cfg", "batch_shape", "fit_intercept"))
