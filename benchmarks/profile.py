@@ -4,9 +4,10 @@ For each problem and each setting (``block_size`` x ``check_every``):
 
 - the first call and the steady time of ``jr.path`` (as ``run.py`` times them: the best of runs
   totalling at least ``--min-seconds``);
-- the batched iterations: per block of ``block_size`` alphas, the most iterations of one of its
-  lanes, summed over the blocks (the count that sets the time where a batched iteration costs about
-  what one lane's does, as on a GPU);
+- the batched iterations: the most iterations of one lane per batched solve (a block of
+  ``block_size`` alphas, or a round of recycled lanes, ``jaxreg.path._recycled``), summed over the
+  solves: the count that sets the time where a batched iteration costs about what one lane's does,
+  as on a GPU.  One more call counts them (``batched.counting_solves``), outside the timed ones;
 - the steady time per batched iteration, and the lanes that did not converge by the solver's own
   certificate (``run.py`` checks the gaps in NumPy).
 
@@ -47,14 +48,12 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import problems as P
 import run as R
+from batched import counting_solves
 
 import jaxreg as jr
 
 PM = sys.modules["jaxreg.path"]
-
-
-def batched_iterations(n_iter: np.ndarray, block: int) -> int:
-    return int(sum(n_iter[i:i + block].max() for i in range(0, n_iter.size, block)))
+SV = sys.modules["jaxreg.solvers"]
 
 
 def summarise_trace(logdir: str, wall: float, batched: int, top: int, sequence: int = 0) -> str:
@@ -139,8 +138,12 @@ def main(argv=None) -> None:
                                         block_size=block, check_every=ce)
                 first, best, res = R.timed(fit, 1)
                 n_iter = np.asarray(res.n_iter)
-                size = PM._auto_block_size(False) if block == "auto" else block
-                batched = batched_iterations(n_iter, size)
+                gram = SV.uses_gram(loss, "grad" if prob.kind == "logistic" else "closed", *X.shape)
+                size = PM._auto_block_size(gram) if block == "auto" else block
+                with counting_solves() as counts:  # a max_iter of its own: a program traced with the spy
+                    jax.block_until_ready(fit(max_iter=10_001))
+                    jax.effects_barrier()
+                batched = sum(counts)
                 print(f"{name} {prob.X.shape[0]}x{prob.X.shape[1]} block_size={bs}({size}) check_every={ce}: "
                       f"first {first:.2f} s, steady {best * 1e3:.2f} ms, batched iterations {batched}, "
                       f"{best / max(batched, 1) * 1e6:.1f} us each, iterations summed {int(n_iter.sum())}, "

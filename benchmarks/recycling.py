@@ -1,33 +1,36 @@
 """Lanes recycled down the path against warm-started blocks: batched iterations on an accelerator.
 
 On a GPU a path's time is about its number of batched FISTA iterations (each launches the same
-kernels whatever the number of lanes) times the cost of one.  ``jr.path`` solves blocks of
-``block_size`` alphas, each block warm-started from the last solution of the block before, and a
-block runs until its slowest lane converges: on the wide benchmark with blocks of 20 the last lane of
-a block took 270 to 330 iterations, its first 0 to 40.
+kernels whatever the number of lanes) times the cost of one.  In blocks of ``B`` alphas, each block
+warm-started from the last solution of the block before, a block runs until its slowest lane
+converges: on the wide benchmark with blocks of 20 the last lane of a block took 140 to 210
+iterations, its first 0 to 30.  ``jr.path`` recycles the lanes instead when there are at least
+``jaxreg.path._RECYCLE_LANES`` of them (on the design; ``jaxreg.path._recycled``): rounds of at
+most 40, 80, 160 ... iterations, after each of which a lane that finished its alpha takes the next
+one, starting from the current iterate of the deepest lane still in flight.
 
-This script measures an alternative, on this machine: ``B`` lanes in flight, solved in rounds of at
-most ``R`` iterations by the same solver (``jaxreg.solvers.run``); after each round a converged lane
-stores its solution and takes the next alpha of the grid, starting from the current iterate of the
-deepest lane still in flight.  It counts the batched iterations (per round, or per block: the most
-iterations of a lane) of both schemes, and checks every solution's duality gap in NumPy.  The loop
-structure of accelerators (one check before the loop, none conditional) is forced on the CPU by
-reporting the backend as ``gpu`` to jaxreg; the rounds are driven from Python, so times mean nothing.
+For each problem this script prints the batched iterations (per block or round, the most iterations
+of a lane, summed) of ``jr.path`` in blocks of ``B`` (recycling switched off), of ``jr.path``
+recycling ``B`` lanes (each counted by ``batched.counting_solves``), and of the variants given by
+``--settings``, driven round by round from Python with the same solver (``jaxreg.solvers.run``).
+Every solution's duality gap is checked in NumPy.  The loop structure of accelerators (one check
+before the loop, none conditional) is forced on the CPU by reporting the backend as ``gpu`` to
+jaxreg, so times mean nothing.
 
-    python benchmarks/recycling.py wide --settings 20:60 20:80 20:100 25:80
-    python benchmarks/recycling.py logistic --settings 20:80
-    python benchmarks/recycling.py small --tol 1e-8 --settings 5:80 5:80:double
+    python benchmarks/recycling.py wide logistic square --lanes 20
+    python benchmarks/recycling.py 50x200:0 100x1000:1 200x2000:2 --lanes 20 10 --tol 1e-6
+    python benchmarks/recycling.py small:0 small:3 --lanes 5 --tol 1e-8 --settings 5:80 5:40:double
 
-A setting is ``B:R``, or ``B:R:double`` for rounds that double in length while a lane stays on the
-same alpha (``R * 2**k`` after ``k`` rounds of the lane in flight longest).  ``small`` is a 40 x 120
-design of the same kind, with 23 alphas.  Prints one line per scheme: batched iterations,
-iterations summed over lanes, rounds (or blocks), and the worst NumPy gap over ``tol``.
+Problems: ``wide``, ``square``, ``logistic`` (``problems.py``); ``NxP:SEED``, a Toeplitz design of
+that shape with 2% nonzero true coefficients and 100 alphas; ``small:SEED``, a 40 x 120 design with
+5% and 23 alphas.  A setting is ``B:R``, or ``B:R:double`` for rounds that double in length while
+a lane stays on the same alpha (``R * 2**k`` after ``k`` rounds of the lane in flight longest), which
+``jr.path`` does with ``R`` 40.
 
-Measured (``benchmarks/README.md``): at ``tol=1e-4`` with 20 lanes, rounds of 80 took wide from 890
-batched iterations (blocks of 20) to 550, L1-logistic from 660 to 380, square from 500 to 430; but
-a lane that needs many rounds restarts FISTA at each: at ``tol=1e-8`` on ``small``, rounds of 12 left
-a lane at ``max_iter`` and rounds of 80 took 4340 batched iterations against 2250 for blocks of 5.
-Only doubling rounds of 40 did no worse than blocks on all four; jaxreg keeps warm-started blocks.
+Measured (``benchmarks/README.md``): with 20 lanes recycling took 0.41 to 0.95 times the blocks'
+batched iterations on every problem (wide 440 against 560, L1-logistic 290 against 430, 18 designs
+of 50 x 200 to 200 x 2000 at ``tol`` 1e-4 and 1e-6); with 10 lanes 0.40 to 1.11 times; with 5
+lanes at ``tol=1e-8`` up to 1.74 times.  On the Gram matrix (square) 410 against 370: blocks stay.
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import problems
+from batched import counting_solves
 
 import jaxreg as jr
 
@@ -58,19 +62,23 @@ MAX_ITER = 10_000
 
 
 def make(name: str) -> problems.Problem:
-    if name == "small":
-        X = problems.toeplitz_design(40, 120, seed=3)
-        return problems.Problem("small", X, problems.sparse_response(X, density=0.05, seed=3), "lasso")
+    kind, _, seed = name.partition(":")
+    if kind == "small":
+        X = problems.toeplitz_design(40, 120, seed=int(seed or 3))
+        return problems.Problem(name, X, problems.sparse_response(X, density=0.05, seed=int(seed or 3)), "lasso")
+    if "x" in kind:
+        n, p = map(int, kind.split("x"))
+        X = problems.toeplitz_design(n, p, seed=int(seed or 0))
+        return problems.Problem(name, X, problems.sparse_response(X, density=0.02, seed=int(seed or 0)), "lasso")
     return problems.make(name)
 
 
 def grid_of(prob: problems.Problem) -> np.ndarray:
-    if prob.name == "small":
-        return np.asarray(jr.path(prob.X, prob.y, alphas=23, max_iter=1).alphas)
     if prob.kind == "logistic":
         amax = float(jr.alpha_max(prob.X, prob.y, jr.LogisticLoss()))
         return amax * np.logspace(0, -3, 50)
-    return np.asarray(jr.path(prob.X, prob.y, max_iter=1).alphas)
+    n_alphas = 23 if prob.name.startswith("small") else 100
+    return np.asarray(jr.path(prob.X, prob.y, alphas=n_alphas, max_iter=1).alphas)
 
 
 def worst_gap(prob: problems.Problem, grid: np.ndarray, coefs: np.ndarray, intercepts: np.ndarray) -> float:
@@ -79,15 +87,23 @@ def worst_gap(prob: problems.Problem, grid: np.ndarray, coefs: np.ndarray, inter
     return max(gap(prob.X, prob.y, coefs[i], float(intercepts[i]), grid[i]) for i in range(grid.size)) / (TOL * scale)
 
 
-def blocks(prob: problems.Problem, grid: np.ndarray, B: int) -> str:
+def in_library(prob: problems.Problem, grid: np.ndarray, B: int, recycle: bool) -> tuple[int, str]:
+    """``jr.path`` with ``B`` lanes, recycled or in blocks: (batched iterations, a line to print)."""
     loss = jr.LogisticLoss() if prob.kind == "logistic" else jr.SquaredLoss()
-    res = jr.path(prob.X, prob.y, loss, alphas=grid, tol=TOL, block_size=B)
+    recycles = PM._recycles
+    PM._recycles = recycles if recycle else lambda *args: False
+    try:  # a max_iter of its own per scheme: a program of its own, traced with the spy
+        with counting_solves() as counts:
+            res = jr.path(prob.X, prob.y, loss, alphas=grid, tol=TOL, block_size=B, max_iter=MAX_ITER + 1 + recycle)
+            jax.effects_barrier()
+    finally:
+        PM._recycles = recycles
     ni = np.asarray(res.n_iter)
-    pad = -ni.size % B
-    per_block = np.concatenate([ni, np.zeros(pad, ni.dtype)]).reshape(-1, B).max(axis=1)
+    gram = S.uses_gram(loss, "grad" if prob.kind == "logistic" else "closed", *prob.X.shape)
+    what = f"jr.path recycling {B} lanes: rounds" if recycles(PM._PathCfg(None, B, True), gram, grid.size) and recycle \
+        else f"blocks of {B}: blocks"
     g = worst_gap(prob, grid, np.asarray(res.coef), np.asarray(res.intercept))
-    return (f"blocks of {B}: batched {per_block.sum()}, summed over lanes {ni.sum()}, blocks {per_block.size}, "
-            f"worst gap / tol {g:.3f}")
+    return sum(counts), f"{what} {len(counts)}, batched {sum(counts)}, summed over lanes {ni.sum()}, worst gap / tol {g:.3f}"
 
 
 def recycled(prob: problems.Problem, grid: np.ndarray, B: int, R: int, double: bool = False) -> str:
@@ -153,21 +169,26 @@ def recycled(prob: problems.Problem, grid: np.ndarray, B: int, R: int, double: b
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     global TOL
-    ap.add_argument("problem", choices=["wide", "square", "logistic", "small"])
-    ap.add_argument("--settings", nargs="+", default=["20:60", "20:80", "20:100"], help="B:R[:double]")
+    ap.add_argument("problems", nargs="+", help="wide, square, logistic, NxP:SEED or small:SEED")
+    ap.add_argument("--lanes", nargs="+", type=int, default=[20], help="B of blocks and recycled paths")
+    ap.add_argument("--settings", nargs="*", default=[], help="B:R[:double], driven from Python")
     ap.add_argument("--tol", type=float, default=TOL)
     args = ap.parse_args()
     TOL = args.tol
-    prob = make(args.problem)
-    grid = grid_of(prob)
-    for B in dict.fromkeys(int(st.split(":")[0]) for st in args.settings):
-        print(blocks(prob, grid, B), flush=True)
-    for st in args.settings:
-        B, R, *rest = st.split(":")
-        try:
-            print(recycled(prob, grid, int(B), int(R), rest == ["double"]), flush=True)
-        except RuntimeError as e:
-            print(f"recycled {st}: {e}", flush=True)
+    for name in args.problems:
+        prob = make(name)
+        grid = grid_of(prob)
+        for B in args.lanes:
+            n_blocks, line = in_library(prob, grid, B, False)
+            print(f"{name} tol {TOL:g}: {line}", flush=True)
+            n_rec, line = in_library(prob, grid, B, True)
+            print(f"{name} tol {TOL:g}: {line}; {n_rec / max(n_blocks, 1):.2f} times the blocks'", flush=True)
+        for st in args.settings:
+            B, R, *rest = st.split(":")
+            try:
+                print(f"{name} tol {TOL:g}: " + recycled(prob, grid, int(B), int(R), rest == ["double"]), flush=True)
+            except RuntimeError as e:
+                print(f"{name} tol {TOL:g}: recycled {st}: {e}", flush=True)
 
 
 if __name__ == "__main__":

@@ -892,6 +892,7 @@ def run(
     X_low: tuple[Array, Array] | None = None,
     means: Array | None = None,
     known: Known | None = None,
+    limit: Array | None = None,
 ) -> Solution:
     """Solve the ``B`` lanes: ``s (n, B)``, ``W0 (p, B, K)``, ``b0 (B, K)``, ``su`` fields per lane.
 
@@ -901,7 +902,9 @@ def run(
     has it already, and ``means`` the weighted column means ``(p, groups)`` of a fitted intercept
     in gradient mode (the centers of the implicitly centered designs, see :class:`_Design`).
     ``known`` is :class:`Known` at ``(W0, b0)`` when the caller has it (the last check of the alpha
-    before, down a path), so that the first check makes no pass over ``X``.
+    before, down a path), so that the first check makes no pass over ``X``.  ``limit (B,)``, when
+    given, replaces ``cfg.max_iter`` per lane (a lane of ``limit`` 0 makes no iteration; rounds of
+    recycled lanes, :func:`jaxreg.path._recycled`).
 
     Working sets: each outer iteration checks the full duality gap and the optimality of every
     feature, takes the features that are nonzero in some lane plus the largest violators
@@ -922,6 +925,7 @@ def run(
     K = loss.n_outputs
     blk = B // groups
     mode = cfg.intercept
+    max_iter = cfg.max_iter if limit is None else limit
     dtype = X.dtype
     tol_abs = tol * su.tol_scale
     root = jnp.sqrt(su.tol_scale)
@@ -989,7 +993,7 @@ def run(
             return jnp.where(jnp.expand_dims(keep, tuple(i for i in range(a.ndim) if i != axis)), out, 0.0)
 
         k = k + pad
-        budget = cfg.max_iter - n_iter
+        budget = max_iter - n_iter
         if low:  # float32 that has not converged by then hands over to float64
             budget = jnp.minimum(budget, _MIXED_MAX_INNER)
         center, y_off = jnp.zeros((k, B), dtype), jnp.zeros((), dtype)
@@ -1065,7 +1069,7 @@ def run(
         bad = ~jnp.isfinite(new_crit) | (status == Status.NONFINITE)
         stalled = status == Status.STALLED
         converged = (new_crit <= tol_abs) & ~bad
-        stop = (converged | bad | stalled | (n_iter >= cfg.max_iter)) & ~done
+        stop = (converged | bad | stalled | (n_iter >= max_iter)) & ~done
         new_status = jnp.where(
             converged,
             Status.CONVERGED,
