@@ -206,9 +206,12 @@ def main(argv: list[str] | None = None) -> None:
             jitted.trace(*jax.tree_util.tree_map(spec, operands), **static).lower().compile(options).as_text()
         )
         cfg = static["cfg"]
+        n_alphas = operands[5].shape[-1]  # (paths, alphas)
+        gram = jr.solvers.uses_gram(jr.SquaredLoss(), "closed", *prob.X.shape) and prob.kind == "lasso"
+        lanes = f"{cfg.block_size} lanes " + ("recycled" if PM._recycles(cfg, gram, n_alphas) else "in blocks")
         print(
             f"{name} {prob.X.shape[0]}x{prob.X.shape[1]}, {cfg.solver.capacities} features a working set, "
-            f"blocks of {cfg.block_size}: compiled in {time.perf_counter() - t0:.1f} s"
+            f"{lanes}: compiled in {time.perf_counter() - t0:.1f} s"
         )
         for loop, kernels, cond in loops(hlo):
             counts = collections.Counter(kind(k) for k in kernels)
