@@ -1263,3 +1263,34 @@ def test_all_features_padded_to_an_aligned_width_on_accelerators(monkeypatch):
         assert np.asarray(padded.coef).shape == np.asarray(plain.coef).shape
         scale = float(np.abs(np.asarray(plain.coef)).max())
         np.testing.assert_allclose(padded.coef, plain.coef, atol=1e-3 * scale)
+
+
+def test_closed_intercept_and_value_in_one_reduction_match_two():
+    """``_Design.forward_value`` (squared loss, intercept in closed form, several lanes): the
+    intercept and ``F`` from one reduction over the samples, with the last intercept as shift, are
+    those of ``forward`` then ``value`` to rounding, even with targets whose mean is 1e6."""
+    from jaxreg import solvers as S
+
+    rng = np.random.default_rng(5)
+    n, p, B = 60, 30, 4
+    X = jnp.asarray(rng.standard_normal((n, p)) + 3.0)
+    y = jnp.asarray(1e6 + rng.standard_normal(n))
+    w = rng.random(n) + 0.5
+    s = jnp.asarray(np.repeat((w / w.sum())[:, None], B, axis=1))
+    center = jnp.asarray(np.repeat(np.asarray(s[:, 0] @ X)[:, None], B, axis=1))
+    model = S._Design(X, y, s, jr.SquaredLoss(), "closed", center)
+    W = jnp.asarray(rng.standard_normal((p, B, 1)))
+    Z, b = model.forward(W, jnp.zeros((B, 1)))
+    F = model.value(Z, W)
+    shift = b + jnp.asarray(rng.standard_normal((B, 1)))  # the last intercept: a step away
+    cw = jnp.einsum("kb,kbo->bo", center, W)
+    Z1, b1, F1 = model.forward_value(W, jnp.zeros((B, 1)), cw, shift)
+    np.testing.assert_allclose(b1, b, rtol=1e-14)
+    np.testing.assert_allclose(Z1, Z, rtol=1e-14)
+    np.testing.assert_allclose(F1, F, rtol=1e-10)
+    # other losses and intercepts: forward then value
+    other = S._Design(X, (y > 1e6).astype(X.dtype), s, jr.LogisticLoss(), "grad", center)
+    Z2, b2, F2 = other.forward_value(W, jnp.ones((B, 1)), cw, shift)
+    Z3, b3 = other.forward(W, jnp.ones((B, 1)), cw)
+    np.testing.assert_allclose(F2, other.value(Z3, W), rtol=1e-14)
+    np.testing.assert_allclose(b2, b3, rtol=0)
