@@ -522,23 +522,29 @@ def threaded_paths(
     """The ``P`` paths of :func:`host_paths` data, each by its own call of :func:`_paths` (one compiled
     program for all), on ``threads`` host threads; each with :func:`~jaxreg.solvers.with_fallback`.
 
-    The calls of the same new program compile it once (JAX waits for the first compilation).  The
-    threads run under the caller's ``jax.enable_x64`` and ``jax.default_device``, which are local
+    The program is compiled once, before the threads start: threads that call a new program at the
+    same moment may each compile it.  The threads run under the caller's ``jax.enable_x64`` and ``jax.default_device``, which are local
     to a thread (the ``jaxreg`` command fits in float64 under ``jax.enable_x64``).
     """
     s, unit, alphas = host
     x64, device = jax.config.jax_enable_x64, jax.config.jax_default_device
 
+    def inputs(j: int) -> tuple[Array, Penalty, Array]:
+        unit_j = jax.tree_util.tree_map(lambda a: V.to_device(a[j : j + 1]), unit)
+        return V.to_device(s[:, j : j + 1], X.dtype), unit_j, V.to_device(alphas[j : j + 1], X.dtype)
+
     def one(j: int) -> _PathOut:
         with jax.enable_x64(x64), jax.default_device(device):
-            s_j = V.to_device(s[:, j : j + 1], X.dtype)
-            unit_j = jax.tree_util.tree_map(lambda a: V.to_device(a[j : j + 1]), unit)
-            a_j = V.to_device(alphas[j : j + 1], X.dtype)
+            s_j, unit_j, a_j = inputs(j)
             return S.with_fallback(
                 lambda fb: _paths(X, y, s_j, loss, unit_j, a_j, tol, _fallback(cfg, fb), 1, xtx),
                 cfg.solver, (X, y), lambda out: out.status,
             )  # fmt: skip
 
+    if threads > 1:
+        # a CV on three threads compiled its path program twice now and then, under load
+        s_0, unit_0, a_0 = inputs(0)
+        _paths.lower(X, y, s_0, loss, unit_0, a_0, tol, _fallback(cfg, False), 1, xtx).compile()
     with ThreadPoolExecutor(threads) as pool:
         return list(pool.map(one, range(alphas.shape[0])))
 

@@ -249,7 +249,8 @@ def test_a_first_call_compiles_its_own_programs_only(call):
     On shapes no other test uses, every program of the call is new: ``alpha_max``'s and the path's
     (or the CV's), which shapes its results too (the CV's also picks the chosen coefficients).
     With its paths on host threads, the CV compiles the program of one path once for all of them
-    (threads calling it at once wait for the first compilation), and one that gathers their results.
+    (before the threads start: threads that miss the caches at once may each compile it), and one
+    that gathers their results.
     """
     import jax
 
