@@ -18,26 +18,36 @@ import jax.numpy as jnp
 import jaxreg  # noqa: F401  (loads jaxreg.solvers)
 
 SV = sys.modules["jaxreg.solvers"]
+_OPEN: list[list[int]] = []  # the lists of the open counting_solves, innermost last
+
+
+def _report(m: Any) -> None:
+    if _OPEN:
+        _OPEN[-1].append(int(m))
 
 
 @contextlib.contextmanager
 def counting_solves() -> Iterator[list[int]]:
-    """While open, each batched solve (``jaxreg.solvers.run``) that jaxreg traces appends the most
-    iterations of one of its lanes to the list it yields, each time the program runs it.
+    """While open, each batched solve (``jaxreg.solvers.run``) that jaxreg traces reports the most
+    iterations of one of its lanes, each time the program runs it, to the list it yields.
 
-    Only programs traced while it is open count (a call with a static argument of its own, such as
-    ``max_iter``, traces a new one); call ``jax.effects_barrier()`` before reading the list.
+    A program traced while one was open reports to whichever is open when it runs (to none: its
+    reports are dropped); a program traced before none was open reports nothing, so a count needs a
+    program of its own (a static argument of its own, such as ``max_iter``, traces a new one).  Call
+    ``jax.effects_barrier()`` before reading the list.
     """
     run = SV.run
     counts: list[int] = []
 
     def spy(*args: Any, **kwargs: Any) -> Any:
         st = run(*args, **kwargs)
-        jax.debug.callback(lambda m: counts.append(int(m)), jnp.max(st.n_iter))
+        jax.debug.callback(_report, jnp.max(st.n_iter))
         return st
 
     SV.run = spy
+    _OPEN.append(counts)
     try:
         yield counts
     finally:
         SV.run = run
+        _OPEN.pop()

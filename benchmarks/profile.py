@@ -7,7 +7,8 @@ For each problem and each setting (``block_size`` x ``check_every``):
 - the batched iterations: the most iterations of one lane per batched solve (a block of
   ``block_size`` alphas, or a round of recycled lanes, ``jaxreg.path._recycled``), summed over the
   solves: the count that sets the time where a batched iteration costs about what one lane's does,
-  as on a GPU.  One more call counts them (``batched.counting_solves``), outside the timed ones;
+  as on a GPU.  Each solve reports its count to the host (``batched.counting_solves``): the timed
+  calls include those callbacks, one per block or round (5 to 10 a path);
 - the steady time per batched iteration, and the lanes that did not converge by the solver's own
   certificate (``run.py`` checks the gaps in NumPy).
 
@@ -136,14 +137,18 @@ def main(argv=None) -> None:
             for ce in map(int, args.check_every.split(",")):
                 fit = functools.partial(jr.path, X, y, loss, alphas=alphas.astype(dtype), tol=R.TOL,
                                         block_size=block, check_every=ce)
-                first, best, res = R.timed(fit, 1)
+                with counting_solves() as counts:  # traced in at the first call: no compilation more
+
+                    def counted(fit=fit, counts=counts):
+                        counts.clear()  # each call reports its solves: the last call's remain
+                        return fit()
+
+                    first, best, res = R.timed(counted, 1)
+                    jax.effects_barrier()
+                batched = sum(counts)
                 n_iter = np.asarray(res.n_iter)
                 gram = SV.uses_gram(loss, "grad" if prob.kind == "logistic" else "closed", *X.shape)
                 size = PM._auto_block_size(gram) if block == "auto" else block
-                with counting_solves() as counts:  # a max_iter of its own: a program traced with the spy
-                    jax.block_until_ready(fit(max_iter=10_001))
-                    jax.effects_barrier()
-                batched = sum(counts)
                 print(f"{name} {prob.X.shape[0]}x{prob.X.shape[1]} block_size={bs}({size}) check_every={ce}: "
                       f"first {first:.2f} s, steady {best * 1e3:.2f} ms, batched iterations {batched}, "
                       f"{best / max(batched, 1) * 1e6:.1f} us each, iterations summed {int(n_iter.sum())}, "
