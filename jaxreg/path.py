@@ -314,7 +314,6 @@ def _path_core(
     )
 
 
-
 #: iterations of a recycled path's first round; each round a lane stays on the same alpha doubles it
 _ROUND = 40
 #: the fewest lanes a path recycles (:func:`_recycles`)

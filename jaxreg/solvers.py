@@ -398,8 +398,9 @@ class _Design:
             Z, b = self.forward(W, b, cw)
             return Z, b, self.value(Z, W)
         XW = matmul(self.X, W) - cw[None]
-        sr = self.s[..., None] * (self.y[:, None, None] - XW - shift[None])
-        sums = jnp.sum(jnp.stack([sr, sr * (self.y[:, None, None] - XW - shift[None])]), axis=1)  # (2, B, 1)
+        r = self.y[:, None, None] - XW - shift[None]
+        sr = self.s[..., None] * r
+        sums = jnp.sum(jnp.stack([sr, sr * r]), axis=1)  # (2, B, 1)
         d = sums[0]
         b = shift + d
         return XW + b[None], b, 0.5 * (sums[1] - d * d)[:, 0]
