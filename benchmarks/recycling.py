@@ -21,7 +21,8 @@ jaxreg, so times mean nothing.
     python benchmarks/recycling.py 50x200:0 100x1000:1 200x2000:2 --lanes 20 10 --tol 1e-6
     python benchmarks/recycling.py small:0 small:3 --lanes 5 --tol 1e-8 --settings 5:80 5:40:double
 
-Problems: ``wide``, ``square``, ``logistic`` (``problems.py``); ``NxP:SEED``, a Toeplitz design of
+Problems: ``wide``, ``square``, ``logistic`` (``problems.py``); ``cv``, the 5-fold CV of wide with its
+full path, six paths as lanes of one solve (``threads=1``, as on accelerators); ``NxP:SEED``, a Toeplitz design of
 that shape with 2% nonzero true coefficients and 100 alphas; ``small:SEED``, a 40 x 120 design with
 5% and 23 alphas.  A setting is ``B:R``, or ``B:R:double`` for rounds that double in length while
 a lane stays on the same alpha (``R * 2**k`` after ``k`` rounds of the lane in flight longest), which
@@ -62,6 +63,9 @@ MAX_ITER = 10_000
 
 
 def make(name: str) -> problems.Problem:
+    if name == "cv":
+        wide = problems.make("wide")
+        return problems.Problem("cv5-wide", wide.X, wide.y, "lasso")
     kind, _, seed = name.partition(":")
     if kind == "small":
         X = problems.toeplitz_design(40, 120, seed=int(seed or 3))
@@ -88,13 +92,19 @@ def worst_gap(prob: problems.Problem, grid: np.ndarray, coefs: np.ndarray, inter
 
 
 def in_library(prob: problems.Problem, grid: np.ndarray, B: int, recycle: bool) -> tuple[int, str]:
-    """``jr.path`` with ``B`` lanes, recycled or in blocks: (batched iterations, a line to print)."""
+    """``jr.path`` (``cv5-wide``: ``jr.cross_validate``, 5 folds) with ``B`` lanes, recycled or in
+    blocks: (batched iterations, a line to print)."""
     loss = jr.LogisticLoss() if prob.kind == "logistic" else jr.SquaredLoss()
+    kw = {"tol": TOL, "block_size": B, "max_iter": MAX_ITER + 1 + recycle}  # a program of its own per scheme
     recycles = PM._recycles
     PM._recycles = recycles if recycle else lambda *args: False
-    try:  # a max_iter of its own per scheme: a program of its own, traced with the spy
+    try:
         with counting_solves() as counts:
-            res = jr.path(prob.X, prob.y, loss, alphas=grid, tol=TOL, block_size=B, max_iter=MAX_ITER + 1 + recycle)
+            if prob.name == "cv5-wide":
+                cv = jr.cross_validate(prob.X, prob.y, alphas=grid, cv=5, threads=1, **kw)
+                res = cv.path
+            else:
+                res = jr.path(prob.X, prob.y, loss, alphas=grid, **kw)
             jax.effects_barrier()
     finally:
         PM._recycles = recycles
@@ -103,7 +113,10 @@ def in_library(prob: problems.Problem, grid: np.ndarray, B: int, recycle: bool) 
     what = f"jr.path recycling {B} lanes: rounds" if recycles(PM._PathCfg(None, B, True), gram, grid.size) and recycle \
         else f"blocks of {B}: blocks"
     g = worst_gap(prob, grid, np.asarray(res.coef), np.asarray(res.intercept))
-    return sum(counts), f"{what} {len(counts)}, batched {sum(counts)}, summed over lanes {ni.sum()}, worst gap / tol {g:.3f}"
+    line = f"{what} {len(counts)}, batched {sum(counts)}, summed over lanes {ni.sum()}, worst gap / tol {g:.3f}"
+    if prob.name == "cv5-wide":  # the folds' solutions are not returned: their own certificates
+        line += f" (full path; folds converged: {bool(np.all(np.asarray(cv.fold_converged)))})"
+    return sum(counts), line
 
 
 def recycled(prob: problems.Problem, grid: np.ndarray, B: int, R: int, double: bool = False) -> str:
@@ -169,7 +182,7 @@ def recycled(prob: problems.Problem, grid: np.ndarray, B: int, R: int, double: b
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     global TOL
-    ap.add_argument("problems", nargs="+", help="wide, square, logistic, NxP:SEED or small:SEED")
+    ap.add_argument("problems", nargs="+", help="wide, square, logistic, cv, NxP:SEED or small:SEED")
     ap.add_argument("--lanes", nargs="+", type=int, default=[20], help="B of blocks and recycled paths")
     ap.add_argument("--settings", nargs="*", default=[], help="B:R[:double], driven from Python")
     ap.add_argument("--tol", type=float, default=TOL)
@@ -183,7 +196,7 @@ def main() -> None:
             print(f"{name} tol {TOL:g}: {line}", flush=True)
             n_rec, line = in_library(prob, grid, B, True)
             print(f"{name} tol {TOL:g}: {line}; {n_rec / max(n_blocks, 1):.2f} times the blocks'", flush=True)
-        for st in args.settings:
+        for st in args.settings if prob.name != "cv5-wide" else ():  # the variants drive single paths
             B, R, *rest = st.split(":")
             try:
                 print(f"{name} tol {TOL:g}: " + recycled(prob, grid, int(B), int(R), rest == ["double"]), flush=True)
