@@ -28,7 +28,7 @@ that shape with 2% nonzero true coefficients and 100 alphas; ``small:SEED``, a 4
 a lane stays on the same alpha (``R * 2**k`` after ``k`` rounds of the lane in flight longest), which
 ``jr.path`` does with ``R`` 40.
 
-Measured (``benchmarks/README.md``): with 20 lanes recycling took 0.41 to 0.95 times the blocks'
+Measured (``benchmarks/README.md``): with 20 lanes recycling took 0.39 to 0.94 times the blocks'
 batched iterations on every problem (wide 440 against 560, L1-logistic 290 against 430, 18 designs
 of 50 x 200 to 200 x 2000 at ``tol`` 1e-4 and 1e-6); with 10 lanes 0.40 to 1.11 times; with 5
 lanes at ``tol=1e-8`` up to 1.74 times.  On the Gram matrix (square) 410 against 370: blocks stay.

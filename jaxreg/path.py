@@ -19,7 +19,7 @@ of at most 40, 80, 160 ... iterations, and after each round a lane that finished
 the next one, starting from the deepest iterate still in flight, where in a block it would wait for
 the block's slowest lane.  Accelerators' time follows the batched iterations (the most iterations
 of one lane, summed over the solves): with 20 lanes recycling took 0.67 to 0.79 times the blocks'
-count on the benchmarks (wide, L1-logistic, 5-fold CV) and a median 0.84 times over 26 other
+count on the benchmarks (wide, L1-logistic, 5-fold CV) and a median 0.83 times over 26 other
 designs, 1.15 times at worst (:func:`_recycles`).
 """
 
@@ -328,7 +328,7 @@ def _recycles(cfg: _PathCfg, gram: bool, n_alphas: int) -> bool:
     20 lanes (``benchmarks/recycling.py``, ``benchmarks/README.md``), ``tol=1e-4``: wide 440 against
     560 in blocks, L1-logistic 290 against 430, 5-fold CV 460 against 650.  Over 26 other designs
     (50 x 200 to 200 x 2000, 100 alphas, ``tol`` 1e-4 and 1e-6; 40 x 160 and 50 x 200, 60 alphas,
-    ``tol=1e-5``) 0.41 to 1.15 times the blocks' count, median 0.84, above 1 for two.  With 10
+    ``tol=1e-5``) 0.39 to 1.15 times the blocks' count, median 0.83, above 1 for two.  With 10
     lanes 0.40 to 1.11 times, and with 5 lanes at ``tol=1e-8`` up to 1.74 times: a lane that starts
     early starts farther up the path, which costs most where each alpha needs long solves and few
     lanes share the wait.  On the Gram matrix (square) it took 410 against 370: blocks stay.
