@@ -208,7 +208,8 @@ def main(argv: list[str] | None = None) -> None:
         cfg = static["cfg"]
         n_alphas = operands[5].shape[-1]  # (paths, alphas)
         gram = jr.solvers.uses_gram(jr.SquaredLoss(), "closed", *prob.X.shape) and prob.kind == "lasso"
-        lanes = f"{cfg.block_size} lanes " + ("recycled" if PM._recycles(cfg, gram, n_alphas) else "in blocks")
+        recycled = PM._recycles(cfg, gram, n_alphas)
+        lanes = f"{cfg.block_size} lanes " + ("recycled" if recycled else "in blocks")
         print(
             f"{name} {prob.X.shape[0]}x{prob.X.shape[1]}, {cfg.solver.capacities} features a working set, "
             f"{lanes}: compiled in {time.perf_counter() - t0:.1f} s"

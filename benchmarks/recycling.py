@@ -21,8 +21,8 @@ jaxreg, so times mean nothing.
     python benchmarks/recycling.py 50x200:0 100x1000:1 200x2000:2 --lanes 20 10 --tol 1e-6
     python benchmarks/recycling.py small:0 small:3 --lanes 5 --tol 1e-8 --settings 5:80 5:40:double
 
-Problems: ``wide``, ``square``, ``logistic`` (``problems.py``); ``cv``, the 5-fold CV of wide with its
-full path, six paths as lanes of one solve (``threads=1``, as on accelerators); ``NxP:SEED``, a Toeplitz design of
+Problems: ``wide``, ``square``, ``logistic`` (``problems.py``); ``cv``, the 5-fold CV of wide with
+its full path, six paths as lanes of one solve (``threads=1``, as on accelerators); ``NxP:SEED``, a Toeplitz design of
 that shape with 2% nonzero true coefficients and 100 alphas; ``small:SEED``, a 40 x 120 design with
 5% and 23 alphas.  A setting is ``B:R``, or ``B:R:double`` for rounds that double in length while
 a lane stays on the same alpha (``R * 2**k`` after ``k`` rounds of the lane in flight longest), which
@@ -67,14 +67,12 @@ def make(name: str) -> problems.Problem:
         wide = problems.make("wide")
         return problems.Problem("cv5-wide", wide.X, wide.y, "lasso")
     kind, _, seed = name.partition(":")
-    if kind == "small":
-        X = problems.toeplitz_design(40, 120, seed=int(seed or 3))
-        return problems.Problem(name, X, problems.sparse_response(X, density=0.05, seed=int(seed or 3)), "lasso")
-    if "x" in kind:
-        n, p = map(int, kind.split("x"))
-        X = problems.toeplitz_design(n, p, seed=int(seed or 0))
-        return problems.Problem(name, X, problems.sparse_response(X, density=0.02, seed=int(seed or 0)), "lasso")
-    return problems.make(name)
+    if kind != "small" and "x" not in kind:
+        return problems.make(name)
+    (n, p), density, seed = ((40, 120), 0.05, int(seed or 3)) if kind == "small" else \
+        (map(int, kind.split("x")), 0.02, int(seed or 0))
+    X = problems.toeplitz_design(n, p, seed=seed)
+    return problems.Problem(name, X, problems.sparse_response(X, density=density, seed=seed), "lasso")
 
 
 def grid_of(prob: problems.Problem) -> np.ndarray:
@@ -110,10 +108,11 @@ def in_library(prob: problems.Problem, grid: np.ndarray, B: int, recycle: bool) 
         PM._recycles = recycles
     ni = np.asarray(res.n_iter)
     gram = S.uses_gram(loss, "grad" if prob.kind == "logistic" else "closed", *prob.X.shape)
-    what = f"jr.path recycling {B} lanes: rounds" if recycles(PM._PathCfg(None, B, True), gram, grid.size) and recycle \
-        else f"blocks of {B}: blocks"
+    is_recycled = recycle and recycles(PM._PathCfg(None, B, True), gram, grid.size)
+    what = f"jr.path recycling {B} lanes: rounds" if is_recycled else f"blocks of {B}: blocks"
     g = worst_gap(prob, grid, np.asarray(res.coef), np.asarray(res.intercept))
-    line = f"{what} {len(counts)}, batched {sum(counts)}, summed over lanes {ni.sum()}, worst gap / tol {g:.3f}"
+    line = (f"{what} {len(counts)}, batched {sum(counts)}, summed over lanes {ni.sum()}, "
+            f"worst gap / tol {g:.3f}")
     if prob.name == "cv5-wide":  # the folds' solutions are not returned: their own certificates
         line += f" (full path; folds converged: {bool(np.all(np.asarray(cv.fold_converged)))})"
     return sum(counts), line
@@ -199,7 +198,8 @@ def main() -> None:
         for st in args.settings if prob.name != "cv5-wide" else ():  # the variants drive single paths
             B, R, *rest = st.split(":")
             try:
-                print(f"{name} tol {TOL:g}: " + recycled(prob, grid, int(B), int(R), rest == ["double"]), flush=True)
+                line = recycled(prob, grid, int(B), int(R), rest == ["double"])
+                print(f"{name} tol {TOL:g}: {line}", flush=True)
             except RuntimeError as e:
                 print(f"{name} tol {TOL:g}: recycled {st}: {e}", flush=True)
 

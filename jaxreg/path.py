@@ -405,7 +405,8 @@ def _recycled(
     zero = jnp.zeros(P * blk, jnp.int32)
     known0 = S.Known(lanes(k0.Z), jnp.repeat(k0.b, blk, axis=0), lanes(k0.v))
     idx0 = jnp.tile(jnp.arange(blk, dtype=jnp.int32), P)
-    pool = Pool(lanes(W0), jnp.repeat(b0, blk, axis=0), known0, idx0, zero, zero, jnp.full(P, blk, jnp.int32), out0)
+    nxt0 = jnp.full(P, blk, jnp.int32)
+    pool = Pool(lanes(W0), jnp.repeat(b0, blk, axis=0), known0, idx0, zero, zero, nxt0, out0)
     o = jax.lax.while_loop(lambda pl: jnp.any(pl.idx < A), round_, pool).out
     return _PathOut(o.W[:, :sink], o.b[:sink], o.n_iter[:sink], o.crit[:sink], o.status[:sink])
 
@@ -522,8 +523,9 @@ def threaded_paths(
     program for all), on ``threads`` host threads; each with :func:`~jaxreg.solvers.with_fallback`.
 
     The program is compiled once, before the threads start: threads that call a new program at the
-    same moment may each compile it.  The threads run under the caller's ``jax.enable_x64`` and ``jax.default_device``, which are local
-    to a thread (the ``jaxreg`` command fits in float64 under ``jax.enable_x64``).
+    same moment may each compile it.  The threads run under the caller's ``jax.enable_x64`` and
+    ``jax.default_device``, which are local to a thread (the ``jaxreg`` command fits in float64
+    under ``jax.enable_x64``).
     """
     s, unit, alphas = host
     x64, device = jax.config.jax_enable_x64, jax.config.jax_default_device
