@@ -27,7 +27,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 #: others.  XLA:CPU's older loop-fusion emitters compile the solvers' programs in 35% to 45% less
 #: time than its newer fusion emitters, and the programs run as fast (the first call of the
 #: benchmark paths fell by 1.1 to 2.2 s).  On GPUs, XLA's defaults stay: running the while loops as
-#: CUDA graphs (command buffers of kind WHILE) did not pay on an H100.  Both in benchmarks/README.md.
+#: CUDA graphs (command buffers of kind WHILE) did not pay on an H100, nor on an H200 (the wide path
+#: 0.035 s against 0.033 s, the 5-fold CV 0.066 s against 0.065 s).  Both in benchmarks/README.md.
 COMPILER_OPTIONS: dict[str, Any] = {"xla_cpu_use_fusion_emitters": False}
 
 #: Further options where the default backend is the CPU.  With LLVM at optimization level 1 instead

@@ -331,7 +331,8 @@ def _recycles(cfg: _PathCfg, gram: bool, n_alphas: int) -> bool:
     ``tol=1e-5``) 0.39 to 1.15 times the blocks' count, median 0.83, above 1 for two.  With 10
     lanes 0.40 to 1.11 times, and with 5 lanes at ``tol=1e-8`` up to 1.74 times: a lane that starts
     early starts farther up the path, which costs most where each alpha needs long solves and few
-    lanes share the wait.  On the Gram matrix (square) it took 410 against 370: blocks stay.
+    lanes share the wait.  On the Gram matrix (square) it took 410 against 370: blocks stay.  On an
+    H200 the recycled wide path took 33.9 and 35.5 ms against 38.1 ms in blocks.
     """
     return cfg.warm_start and not gram and _RECYCLE_LANES <= cfg.block_size < n_alphas
 
@@ -760,7 +761,8 @@ def _auto_block_size(gram: bool) -> int:
     lanes costs little more than one of a single lane, blocks of 20 took an H100 0.059 s on wide
     against 0.071 s for 10, 0.040 s against 0.059 s on square, 0.181 s against 0.186 s for 5-fold CV
     and 0.062 s against 0.060 s on L1-logistic.  Measured in ``benchmarks/README.md``, in blocks;
-    20 lanes on the design are now recycled (:func:`_recycles`).
+    20 lanes on the design are now recycled (:func:`_recycles`).  On an H200, 30 recycled lanes took
+    the wide path 0.032 s against 0.033 s but the 5-fold CV 0.100 s against 0.065 s.
     """
     if jax.default_backend() != "cpu":
         return 20

@@ -120,7 +120,9 @@ class _Config(NamedTuple):
     check_every: int
     capacities: tuple[int, ...] = ()  # working-set sizes; () = all features
     # Unroll the check_every steps between two checks.  On an H100 it cut the wide path's steady
-    # time by 10% and doubled its compile time (8.0 -> 16.6 s): off (benchmarks/README.md).
+    # time by 10% and doubled its compile time (8.0 -> 16.6 s); with two steps a turn of the loop
+    # (the default on accelerators) an H200 ran the wide path in 0.035 s against 0.033 s, with a
+    # first call of 20 s against 7 s: off (benchmarks/README.md).
     unroll: bool = False
     # Working-set solves in float32 for float64 data; see mixed_precision
     mixed: bool = False
