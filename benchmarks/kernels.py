@@ -179,11 +179,49 @@ def path_program(prob: P.Problem, dtype: Any) -> tuple[Any, tuple, dict]:
     )
 
 
+def tree(hlo: str) -> list[str]:
+    """The program's control flow as indented lines: each while loop (its kernels an iteration,
+    outside the loops and branches nested in it, and its condition's) and each conditional's
+    branches, with the kernels each launches directly.  Straight-line kernels of the entry
+    computation come first: the fixed work of a call."""
+    comps = computations(hlo)
+    entry = next(m.group(1) for line in hlo.splitlines() if (m := re.match(r"^ENTRY\s+%?([\w.\-]+)", line)))
+    direct = lambda c: [i for i in comps[c] if i["opcode"] not in _NO_KERNEL | _CONTROL]
+    out: list[str] = []
+
+    def walk(comp: str, depth: int) -> None:
+        for ins in comps[comp]:
+            pad = "  " * (depth + 1)
+            if ins["opcode"] == "while":
+                body = re.search(r"body=%?([\w.\-]+)", ins["rest"]).group(1)
+                cond = re.search(r"condition=%?([\w.\-]+)", ins["rest"]).group(1)
+                trip = re.search(r'"known_trip_count":\{"n":"(\d+)"', ins["rest"])
+                known = f", {trip.group(1)} iterations known" if trip else ""
+                out.append(f"{pad}{ins['name']}: {len(direct(body))} kernels an iteration, "
+                           f"+{len(direct(cond))} for its condition{known}")
+                walk(body, depth + 1)
+                walk(cond, depth + 1)
+            elif ins["opcode"] in ("conditional", "call"):
+                names = re.findall(r"(?:branch_computations=\{|true_computation=|false_computation=|to_apply=)"
+                                   r"%?([\w.\-]+(?:,\s*%?[\w.\-]+)*)", ins["rest"])
+                branches = [b.strip().lstrip("%") for n in names for b in n.split(",")]
+                for k, b in enumerate(branches):
+                    if b in comps:
+                        out.append(f"{pad}{ins['name']} [{ins['opcode']} {k}]: {len(direct(b))} kernels")
+                        walk(b, depth + 1)
+
+    out.append(f"  entry: {len(direct(entry))} kernels")
+    walk(entry, 0)
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--problems", default="wide")
     ap.add_argument("--dtype", default="float64")
     ap.add_argument("--kernels", action="store_true", help="list each loop's kernels")
+    ap.add_argument("--tree", action="store_true",
+                    help="the whole program's loops and branches, each with the kernels it launches directly")
     ap.add_argument("--cublas", action="store_true", help="matrix products by cuBLAS instead of Triton")
     args = ap.parse_args(argv)
     jax.default_backend = lambda: "gpu"  # jaxreg reads it at each call to choose its loops
@@ -214,6 +252,9 @@ def main(argv: list[str] | None = None) -> None:
             f"{name} {prob.X.shape[0]}x{prob.X.shape[1]}, {cfg.solver.capacities} features a working set, "
             f"{lanes}: compiled in {time.perf_counter() - t0:.1f} s"
         )
+        if args.tree:
+            print("\n".join(tree(hlo)))
+            continue
         for loop, kernels, cond in loops(hlo):
             counts = collections.Counter(kind(k) for k in kernels)
             products = [k["shape"] for k in kernels if kind(k) == "product"]

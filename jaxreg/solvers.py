@@ -286,7 +286,7 @@ class _State(NamedTuple):
     W: Array  # (p, B, K) current iterate x_k
     b: Array  # (B, K)
     img: Array  # linear image of (W, b) the model carries: Z = X W + b, or A = G W
-    F: Array  # (B,) smooth part at x_k
+    F: Array  # (B,) smooth part at x_k (of a quadratic _Design: at the last check; its steps need none)
     Wy: Array  # extrapolated point y_k
     by: Array
     imgy: Array
@@ -356,6 +356,9 @@ class _Design:
 
     def __init__(self, X: Array, y: Array, s: Array, loss: Loss, mode: str, center: Array | None = None):
         self.X, self.y, self.s, self.loss, self.mode, self.center = X, y, s, loss, mode, center
+        # Squared loss with its intercept in closed form (or none): F is a quadratic of W, so a step's
+        # excess over the linear model is exactly sum_i s_i (z+_i - z_i)**2 / 2 (:meth:`step_excess`)
+        self.quadratic = isinstance(loss, SquaredLoss) and mode != "grad"
 
     def intercept(self, W: Array, b: Array) -> Array:
         """The intercept of the uncentered design ``X`` for this model's ``(W, b)``."""
@@ -385,31 +388,17 @@ class _Design:
     def value(self, Z: Array, W: Array) -> Array:
         return jnp.sum(self.s * self.loss._value(self.y, Z), axis=0)
 
-    def forward_value(self, W: Array, b: Array, cw: Array, shift: Array) -> tuple[Array, Array, Array]:
-        """:meth:`forward` and :meth:`value` at ``(W, b)``, several lanes of one output.
-
-        Squared loss with the intercept in closed form: the intercept and ``F`` from one reduction
-        over the samples instead of two after each other (compiled for an H100, wide's two steps on
-        1024 features a turn: 22 kernels instead of 25; on accelerators only: the 5-fold CV of six
-        lanes on this project's CPU took 4% longer).  With ``r = y - X W - shift`` and weights
-        summing to one, the intercept is ``shift + d`` with ``d = sum_i s_i r_i``, and
-        ``F = (sum_i s_i r_i**2 - d**2) / 2``; ``shift``, the last accepted intercept, keeps ``d`` to
-        a step's change, so the difference loses nothing to a large intercept.
-        """
-        if self.mode != "closed" or not isinstance(self.loss, SquaredLoss):
-            Z, b = self.forward(W, b, cw)
-            return Z, b, self.value(Z, W)
-        XW = matmul(self.X, W) - cw[None]
-        r = self.y[:, None, None] - XW - shift[None]
-        sr = self.s[..., None] * r
-        sums = jnp.sum(jnp.stack([sr, sr * r]), axis=1)  # (2, B, 1)
-        d = sums[0]
-        b = shift + d
-        return XW + b[None], b, 0.5 * (sums[1] - d * d)[:, 0]
-
     def grad(self, Zy: Array, Wy: Array) -> tuple[Array, Array, Array, Array, Array | None]:
         """``F``, gradients in ``W`` and ``b``, the rounding error of ``F`` at ``Zy`` but for the centering's,
-        and ``sum_i |s_i f'_i|`` for that (see :meth:`center_slack`; ``None`` without centers)."""
+        and ``sum_i |s_i f'_i|`` for that (see :meth:`center_slack`; ``None`` without centers).
+
+        A :attr:`quadratic` model's steps need none of ``F`` and its rounding (:meth:`step_excess`):
+        it gives the gradient in ``W`` alone (``None``, ``gW``, zeros, 0, ``None``).
+        """
+        if self.quadratic:
+            G = self.s[..., None] * (Zy - self.y[:, None, None])  # f'(z) = z - y
+            G_sum = None if self.center is None else jnp.sum(G, axis=0)
+            return None, self._rmatmul(G, G_sum), jnp.zeros(Zy.shape[1:], Zy.dtype), 0.0, None
         Fy, pullback = jax.vjp(lambda Z: self.value(Z, Wy), Zy)
         (Gz,) = pullback(jnp.ones_like(Fy))
         eps = jnp.finfo(Zy.dtype).eps
@@ -425,6 +414,44 @@ class _Design:
         # Rounding in z = X w + b is ~eps |z|, so F carries an error ~eps * sum_i s_i |f'(z_i)| |z_i|.
         slack = 32 * eps * (abs_gz_z + jnp.abs(Fy))
         return Fy, self._rmatmul(Gz, G_sum), G_sum, slack, abs_gz
+
+    def step_excess(self, Zn: Array, Zy: Array) -> Array:
+        """``F(x+) - F(y) - <grad F(y), x+ - y>`` of a :attr:`quadratic` model from the images ``Zn`` of
+        ``x+`` and ``Zy`` of ``y``: ``sum_i s_i (Zn_i - Zy_i)**2 / 2``, exact, and free of the
+        cancellation of ``F(x+) - F(y)``, which in float32 held steps short.  With the accelerators'
+        loops (``benchmarks/profile.py --accelerator-loops``) the float32 wide path took 530 batched
+        iterations instead of 650 (7440 summed instead of 8960); float64's stayed 440."""
+        d = Zn - Zy
+        return 0.5 * jnp.sum(self.s[..., None] * d * d, axis=(0, 2))
+
+    def forward_excess(
+        self, W: Array, b: Array, cw: Array, shift: Array, Zy: Array
+    ) -> tuple[Array, Array, Array]:
+        """:meth:`forward` and :meth:`step_excess` from ``Zy``, several lanes of one output of a
+        :attr:`quadratic` model, in one reduction over the samples.
+
+        With the intercept in closed form (weights summing to one), ``b = shift + d`` with
+        ``d = sum_i s_i r_i``, ``r = y - X W - shift``, and ``z+ - Zy = a + d`` with
+        ``a = X W - (Zy - shift)``.  Since ``sum_i s_i a_i = -d + e`` with ``e = sum_i s_i (y_i - Zy_i)``,
+        which the closed-form intercept of ``Zy`` makes zero but for rounding, the excess is
+        ``(sum_i s_i a_i**2 - d**2) / 2 + d e``, of which this takes the first term.  With ``shift``
+        the last accepted intercept, ``d`` is rounding too: on centered columns the closed-form
+        intercept is the targets' weighted mean whatever ``W``.
+
+        On accelerators only: compiled for an H100, wide's two steps a turn launch 25, 25, 22 and 25
+        kernels on 256, 512, 1024 and all features with this, 27, 27, 24 and 29 with two reductions
+        after each other.  A CPU fuses each reduction with its product; there one reduction for the
+        intercept and ``F`` (this method's predecessor) took a 5-fold CV of six lanes 4% longer.
+        """
+        XW = matmul(self.X, W) - cw[None]
+        if self.mode == "none":
+            return XW, jnp.zeros_like(b), self.step_excess(XW, Zy)
+        a = XW - (Zy - shift[None])
+        sr = self.s[..., None] * (self.y[:, None, None] - XW - shift[None])
+        sums = jnp.sum(jnp.stack([sr, self.s[..., None] * a * a]), axis=1)[..., 0]  # (2, B)
+        d = sums[0]
+        b = shift + d[:, None]
+        return XW + b[None], b, 0.5 * (sums[1] - d * d)
 
     def center_slack(self, abs_gz: Array, acw: Array | None, Wy: Array) -> Array:
         """The rounding of ``F`` from the centering: ``z = X w - c.w`` cancels where the column means
@@ -607,6 +634,8 @@ def fista(
         return jax.vmap(lambda pen, v, st: pen.prox(v, st), in_axes=(0, 1, 0), out_axes=1)(penalty, V, step)
 
     def check(st: _State) -> _State:
+        if getattr(model, "quadratic", False):  # its steps carry no F
+            st = st._replace(F=model.value(st.img, st.W))
         crit, _ = gap(model, penalty, st.W, st.b, st.img, st.F, radius, mode, has_dual, st.L)
         converged = crit <= tol_abs
         bad = ~jnp.isfinite(crit) | ~jnp.isfinite(st.L) | (st.L > L0 * 1e30)
@@ -641,7 +670,29 @@ def fista(
         bn = st.by - (stepsize / kappa)[:, None] * gb
         dW = Wn - st.Wy
         center = getattr(model, "center", None)
-        if center is not None and dW.shape[1] > 1 and dW.shape[2] == 1:
+        quadratic = getattr(model, "quadratic", False)
+        if quadratic:  # squared loss on the design: the excess from the images, no F (step_excess)
+            if center is not None and dW.shape[1] > 1 and dW.shape[2] == 1:
+                # several lanes of a centered design: ||dW||**2, the restart's product and center.Wn
+                # in one reduction over the features, the intercept and the excess in one over the samples
+                rows = [dW * dW, (st.Wy - Wn) * (Wn - st.W), center[..., None] * Wn]
+                sums = jnp.sum(jnp.stack(rows), axis=1)  # (3, B, 1)
+                if jax.default_backend() == "cpu":  # where the two reductions fuse with their products
+                    imgn, bn = model.forward(Wn, bn, sums[2])
+                    excess = model.step_excess(imgn, st.imgy)
+                else:
+                    imgn, bn, excess = model.forward_excess(Wn, bn, sums[2], st.b, st.imgy)
+                dots = (sums[0, :, 0], None, sums[1, :, 0])
+            else:
+                imgn, bn = model.forward(Wn, bn)
+                excess = model.step_excess(imgn, st.imgy)
+                if dW.shape[1] == 1:
+                    dots = (_dot(dW, dW), None, _dot(st.Wy - Wn, Wn - st.W))
+                else:
+                    sums = jnp.sum(jnp.stack([dW * dW, (st.Wy - Wn) * (Wn - st.W)]), axis=(1, 3))
+                    dots = (sums[0], None, sums[1])
+            Fn = st.F  # F itself only at the checks
+        elif center is not None and dW.shape[1] > 1 and dW.shape[2] == 1:
             # several lanes of a centered design: the sums over the features (the step's three inner
             # products, center.Wn for the image, |center|.|Wy| for the rounding) in one reduction
             ga, gb_ = model.excess_pair(gW, dW, None, None)
@@ -649,11 +700,8 @@ def fista(
                     jnp.abs(center)[..., None] * jnp.abs(st.Wy)]  # fmt: skip
             sums = jnp.sum(jnp.stack(rows), axis=1)  # (5, B, 1)
             dots = sums[:3, :, 0]
-            if jax.default_backend() == "cpu":  # where the two reductions fuse with their products
-                imgn, bn = model.forward(Wn, bn, sums[3])
-                Fn = model.value(imgn, Wn)
-            else:
-                imgn, bn, Fn = model.forward_value(Wn, bn, sums[3], st.b)
+            imgn, bn = model.forward(Wn, bn, sums[3])
+            Fn = model.value(imgn, Wn)
             slack = slack + model.center_slack(abs_gz, sums[4], st.Wy)
         else:
             imgn, bn = model.forward(Wn, bn)
@@ -667,9 +715,10 @@ def fista(
             Fn = model.value(imgn, Wn)
         db = bn - st.by
         quad = dots[0] + (kappa * jnp.sum(db * db, axis=-1) if mode == "grad" else 0.0)
-        excess = model.excess(Fn, Fy, dots[1], gb, db)
+        if not quadratic:
+            excess = model.excess(Fn, Fy, dots[1], gb, db)
         # Wy is finite (an accepted point), so a non-finite entry of Wn makes quad non-finite
-        finite = jnp.isfinite(Fn) & jnp.isfinite(quad)
+        finite = jnp.isfinite(excess if quadratic else Fn) & jnp.isfinite(quad)
         ok = finite & (excess <= 0.5 * st.L * quad + slack)
         accept = active & ok
 

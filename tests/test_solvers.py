@@ -1265,32 +1265,47 @@ def test_all_features_padded_to_an_aligned_width_on_accelerators(monkeypatch):
         np.testing.assert_allclose(padded.coef, plain.coef, atol=1e-3 * scale)
 
 
-def test_closed_intercept_and_value_in_one_reduction_match_two():
-    """``_Design.forward_value`` (squared loss, intercept in closed form, several lanes): the
-    intercept and ``F`` from one reduction over the samples, with the last intercept as shift, are
-    those of ``forward`` then ``value`` to rounding, even with targets whose mean is 1e6."""
+def test_squared_loss_step_excess_is_the_quadratic_remainder():
+    """A squared-loss step on the design is accepted on ``F(x+) - F(y) - <grad F(y), x+ - y>``
+    computed from the images (``_Design.step_excess``; on accelerators with the intercept from the
+    same reduction over the samples, ``forward_excess``).  Both equal the remainder computed in
+    exact rational arithmetic, ``sum_i s_i ((X_c d)_i)**2 / 2``, to rounding, also with targets whose
+    mean is 1e6 and columns whose means are 3, and give ``forward``'s image and intercept."""
+    from fractions import Fraction
+
     from jaxreg import solvers as S
 
     rng = np.random.default_rng(5)
-    n, p, B = 60, 30, 4
-    X = jnp.asarray(rng.standard_normal((n, p)) + 3.0)
-    y = jnp.asarray(1e6 + rng.standard_normal(n))
+    n, p, B = 40, 12, 3
+    X = rng.standard_normal((n, p)) + 3.0
+    y = 1e6 + rng.standard_normal(n)
     w = rng.random(n) + 0.5
-    s = jnp.asarray(np.repeat((w / w.sum())[:, None], B, axis=1))
-    center = jnp.asarray(np.repeat(np.asarray(s[:, 0] @ X)[:, None], B, axis=1))
-    model = S._Design(X, y, s, jr.SquaredLoss(), "closed", center)
-    W = jnp.asarray(rng.standard_normal((p, B, 1)))
-    Z, b = model.forward(W, jnp.zeros((B, 1)))
-    F = model.value(Z, W)
-    shift = b + jnp.asarray(rng.standard_normal((B, 1)))  # the last intercept: a step away
-    cw = jnp.einsum("kb,kbo->bo", center, W)
-    Z1, b1, F1 = model.forward_value(W, jnp.zeros((B, 1)), cw, shift)
-    np.testing.assert_allclose(b1, b, rtol=1e-14)
-    np.testing.assert_allclose(Z1, Z, rtol=1e-14)
-    np.testing.assert_allclose(F1, F, rtol=1e-10)
-    # other losses and intercepts: forward then value
-    other = S._Design(X, (y > 1e6).astype(X.dtype), s, jr.LogisticLoss(), "grad", center)
-    Z2, b2, F2 = other.forward_value(W, jnp.ones((B, 1)), cw, shift)
-    Z3, b3 = other.forward(W, jnp.ones((B, 1)), cw)
-    np.testing.assert_allclose(F2, other.value(Z3, W), rtol=1e-14)
-    np.testing.assert_allclose(b2, b3, rtol=0)
+    s1 = w / w.sum()
+    s = jnp.asarray(np.repeat(s1[:, None], B, axis=1))
+    c = s1 @ X
+    center = jnp.asarray(np.repeat(c[:, None], B, axis=1))
+    Wy = rng.standard_normal((p, B, 1))
+    Wn = Wy + 1e-3 * rng.standard_normal((p, B, 1))  # a step's change
+    for mode, cen in (("closed", center), ("none", None)):
+        model = S._Design(jnp.asarray(X), jnp.asarray(y), s, jr.SquaredLoss(), mode, cen)
+        assert model.quadratic
+        Zy, by = model.forward(jnp.asarray(Wy), jnp.zeros((B, 1)))
+        Zn, bn = model.forward(jnp.asarray(Wn), jnp.zeros((B, 1)))
+        got = np.asarray(model.step_excess(Zn, Zy))
+        Xc = X - c if mode == "closed" else X  # the closed-form intercept centers the columns
+        for j in range(B):
+            d = [Fraction(v) for v in (Wn - Wy)[:, j, 0]]
+            u = [sum(Fraction(Xc[i, k]) * d[k] for k in range(p)) for i in range(n)]
+            exact = float(sum(Fraction(s1[i]) * u[i] ** 2 for i in range(n)) / 2)
+            assert abs(got[j] - exact) <= 1e-6 * exact, (mode, j, got[j], exact)
+        if mode == "closed":
+            cw = jnp.einsum("kb,kbo->bo", center, jnp.asarray(Wn))
+            # the last accepted intercept; the centered columns' closed-form intercept is the
+            # targets' mean whatever W, so its change over a step is rounding
+            shift = by + 1e-8
+            Z1, b1, e1 = model.forward_excess(jnp.asarray(Wn), jnp.zeros((B, 1)), cw, shift, Zy)
+            np.testing.assert_allclose(b1, bn, rtol=1e-14)
+            np.testing.assert_allclose(Z1, Zn, rtol=1e-14)
+            np.testing.assert_allclose(e1, got, rtol=1e-6)
+    # other losses keep F: no quadratic model
+    assert not S._Design(jnp.asarray(X), jnp.asarray((y > 1e6) * 1.0), s, jr.LogisticLoss(), "grad").quadratic
