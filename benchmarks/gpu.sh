@@ -14,7 +14,7 @@
 # sizes and check intervals, and the device's busy time and kernels from a trace of the default.
 # PART "variants" writes variants.txt: profile.py once per copy of the package in VARIANTS (default
 # .variants/*/, each holding a jaxreg/, e.g. `git archive REF jaxreg | tar -x -C .variants/REF`;
-# carry .variants), one process each, in that order.
+# carry .variants), one process each, in that order, in DTYPE (default float64).
 # PEERS (default sklearn,celer,liblinear), PROBLEMS, DTYPES, LANES, REPEAT and *_TIMEOUT override.
 set -u
 out=${1:-benchmarks/results/gpu}
@@ -44,7 +44,7 @@ if [ "$part" = variants ]; then
   for d in ${VARIANTS:-.variants/*/}; do
     echo "== $d"
     PYTHONPATH="$d:$PYTHONPATH" timeout ${PROFILE_TIMEOUT:-60} python3 benchmarks/profile.py \
-      --problems "${PROBLEMS:-wide,square}" --min-seconds 0.5
+      --problems "${PROBLEMS:-wide,square}" --dtype "${DTYPE:-float64}" --min-seconds 0.5
   done 2>&1 | tee "$out/variants.txt"
   exit 0
 fi

@@ -534,7 +534,7 @@ class _Gram:
     def grad(self, Ay: Array, Wy: Array) -> tuple[None, Array, Array, float, None]:
         """The gradient in ``W``, as :meth:`_Design.grad` gives it for a quadratic model.  A step's
         excess is ``<dW, G dW> / 2 = <dW, An - Ay> / 2`` (in :func:`fista`'s step): exact, with no
-        rounding of ``F`` to allow for.  With that allowance (``32 eps (|F| + yy / 2)``) in the test
+        rounding of ``F`` to allow for.  With that allowance (``32 eps (|F| + yy)``) in the test
         and in the rule that shrinks ``L``, the float32 square path took 470 batched iterations with
         the accelerators' loops against float64's 370; without it 370 too."""
         return None, Ay - self.q[..., None], jnp.zeros((Wy.shape[1], 1), Ay.dtype), 0.0, None
@@ -726,6 +726,7 @@ def fista(
 
         # L shrinks down to L0 / _L_FLOOR, after steps whose quadratic bound is above the rounding of
         # F: where F is resolved no better than that, longer steps would only move the iterate by noise
+        # (squared loss tests its exact remainder, with no rounding of F: slack 0)
         shrink = (st.L * quad > slack) & (_L_FLOOR * st.L > L0)
         # the next step is 1 / (decay L): t_next**2 - t_next = t**2 (step / next step)
         t_next = 0.5 * (1.0 + jnp.sqrt(1.0 + 4.0 * jnp.where(shrink, _L_DECAY, 1.0) * st.t**2))
