@@ -286,7 +286,7 @@ class _State(NamedTuple):
     W: Array  # (p, B, K) current iterate x_k
     b: Array  # (B, K)
     img: Array  # linear image of (W, b) the model carries: Z = X W + b, or A = G W
-    F: Array  # (B,) smooth part at x_k (of a quadratic _Design: at the last check; its steps need none)
+    F: Array  # (B,) smooth part at x_k (of a quadratic model: at the last check; its steps need none)
     Wy: Array  # extrapolated point y_k
     by: Array
     imgy: Array
