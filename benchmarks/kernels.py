@@ -152,6 +152,7 @@ def path_program(prob: P.Problem, dtype: Any) -> tuple[Any, tuple, dict]:
     loss = jr.LogisticLoss() if prob.kind == "logistic" else jr.SquaredLoss()
     n_alphas = R.N_CS if prob.kind == "logistic" else R.N_ALPHAS
     PM._path_program = spy
+    jr._fused.INTERPRET = True  # the capture runs on this CPU
     try:  # on the CPU, with the accelerators' loops: one iteration is enough to capture the call
         jr.path(
             prob.X.astype(dtype),
@@ -164,6 +165,7 @@ def path_program(prob: P.Problem, dtype: Any) -> tuple[Any, tuple, dict]:
         )
     finally:
         PM._path_program = program
+        jr._fused.INTERPRET = False  # the program is compiled for the GPU
     X, y, s, loss_, unit, alphas, tol, cfg, n_dev, xtx, rho, fit = captured["args"]
     cfg = cfg._replace(solver=cfg.solver._replace(max_iter=10_000))
 
@@ -223,7 +225,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--tree", action="store_true",
                     help="the whole program's loops and branches, each with the kernels it launches directly")
     ap.add_argument("--cublas", action="store_true", help="matrix products by cuBLAS instead of Triton")
+    ap.add_argument("--fused", action="store_true", help="FISTA's steps by jaxreg._fused's kernels")
     args = ap.parse_args(argv)
+    jr.solvers.FUSED = args.fused
     jax.default_backend = lambda: "gpu"  # jaxreg reads it at each call to choose its loops
     from jax.sharding import SingleDeviceSharding
 

@@ -781,7 +781,7 @@ def _path_config(
         raise ValueError(f"block_size must be a positive int, 'auto' or None, got {block_size!r}")
     blk = n_alphas if block_size is None else min(int(block_size), n_alphas)
     batch = jax.default_backend() != "cpu"
-    solver = S._Config(mode, int(max_iter), int(check_every), capacities, mixed=mixed)
+    solver = S._Config(mode, int(max_iter), int(check_every), capacities, mixed=mixed, fused=S.FUSED)
     return _PathCfg(solver, blk, bool(warm_start), batch)
 
 

@@ -41,11 +41,12 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
+from . import _fused
 from . import _validation as V
 from ._precision import compiled
 from .implicit import detach, differentiable
 from .losses import Loss, SquaredLoss, with_target
-from .penalties import L1, Penalty, check_penalty
+from .penalties import L1, Penalty, _ElasticNetFamily, check_penalty
 
 __all__ = ["solve", "Result", "Status"]
 
@@ -104,6 +105,11 @@ def rmatmul(X: Array, G: Array) -> Array:
     return (G.reshape(n, -1).T @ X).T.reshape((X.shape[1],) + G.shape[1:])
 
 
+#: FISTA's steps by the Pallas kernels of :mod:`jaxreg._fused` (two a step instead of about ten XLA
+#: kernels on a GPU) wherever they apply (:func:`_fusable`), in the solvers configured after this
+#: is set.  Off until a GPU has timed them: on a CPU they run in Pallas' interpreter, for tests.
+FUSED = False
+
 #: squared loss on a working set of at most this many times ``n_samples`` features is solved on the
 #: set's Gram matrix.  Forming it costs ``n k**2`` per outer iteration, which the ``k**2`` instead
 #: of ``2 n k`` per FISTA step repays only for small ``k``: at ``2 n`` (the earlier bound) the
@@ -133,6 +139,8 @@ class _Config(NamedTuple):
     # it, such a lane ends with status _HANDOVER and the caller solves again with it (with_fallback):
     # one FISTA fewer to compile, 0.2 to 0.35 s of a first call.
     fallback: bool = True
+    # FISTA's steps by jaxreg._fused's kernels where they apply (see FUSED)
+    fused: bool = False
 
 
 #: smallest ``tol`` for which float64 data is solved on its working sets in float32 (see
@@ -594,6 +602,44 @@ def gap(
     return P - D + c * box + model.rounding(W, img), v
 
 
+def _fusable(model: Any, penalty: Penalty, W0: Array, mode: str) -> bool:
+    """Whether :mod:`jaxreg._fused` takes :func:`fista`'s steps: squared loss with its intercept in
+    closed form on a centered design, an elastic-net-family penalty, several lanes of one output,
+    and features a multiple of 128 (the working sets' buckets; all features on accelerators)."""
+    return (
+        isinstance(model, _Design)
+        and model.quadratic
+        and mode == "closed"
+        and model.center is not None
+        and isinstance(penalty, _ElasticNetFamily)
+        and W0.shape[1] > 1
+        and W0.shape[2] == 1
+        and W0.shape[0] % 128 == 0
+        and W0.dtype in (jnp.float32, jnp.float64)
+    )
+
+
+def _pad_lanes(a: Any, B: int, axis: int) -> Any:
+    """``a`` with copies of its first lane appended along ``axis`` up to ``B`` lanes."""
+    a = jnp.asarray(a)
+    extra = B - a.shape[axis]
+    if not a.ndim or extra == 0:
+        return a
+    return jnp.concatenate([a, jnp.take(a, jnp.zeros(extra, jnp.int32), axis=axis)], axis=axis)
+
+
+class _FusedPlan(NamedTuple):
+    """The operands of :mod:`jaxreg._fused`'s kernels that stay fixed over a solve, padded."""
+
+    X: Array  # (n, k), zero rows appended
+    s: Array  # (n, B)
+    y: Array  # (n, 1)
+    center: Array  # (k, B)
+    l1: Array  # (k, B) the penalty's strengths
+    l2: Array
+    positive: bool
+
+
 def fista(
     model: Any,
     penalty: Penalty,
@@ -606,6 +652,49 @@ def fista(
     cfg: _Config,
     has_dual: bool = True,
     kappa: Array | None = None,
+) -> _State:
+    """Run batched FISTA from ``(W0, b0)``; see :func:`_fista`.
+
+    With ``cfg.fused`` (:data:`FUSED`) and a model :func:`_fusable`, the steps are
+    :mod:`jaxreg._fused`'s kernels, on samples and lanes padded to the kernels' tiles for the
+    whole solve: rows of zero weight, and copies of the first lane that are done from the start.
+    """
+    kappa = jnp.ones(W0.shape[1], W0.dtype) if kappa is None else kappa
+    if not (cfg.fused and _fusable(model, penalty, W0, cfg.intercept)):
+        return _fista(model, penalty, W0, b0, L0, tol_abs, max_iter, radius, cfg, has_dual, kappa)
+    (n, k), B = model.X.shape, W0.shape[1]
+    n_p, B_p = -(-n // _fused.TN) * _fused.TN, _fused.lanes_padded(B)
+    rows = lambda a: jnp.pad(a, [(0, n_p - n)] + [(0, 0)] * (a.ndim - 1))  # noqa: E731
+    lanes = functools.partial(_pad_lanes, B=B_p)
+    model = _Design(rows(model.X), rows(model.y), rows(lanes(model.s, axis=1)), model.loss, model.mode,
+                    lanes(model.center, axis=1))  # fmt: skip
+    penalty = jax.tree_util.tree_map(lambda a: lanes(a, axis=0), penalty)
+    l1, l2 = jax.vmap(lambda pen: pen._strengths(k, W0.dtype))(penalty)
+    # materialized before the loop (XLA would otherwise sink broadcasts of the strengths into it)
+    arrays = jax.lax.optimization_barrier((model.X, model.s, model.y[:, None], model.center, l1.T, l2.T))
+    plan = _FusedPlan(*arrays, penalty.positive)
+    st = _fista(model, penalty, lanes(W0, axis=1), lanes(b0, axis=0), lanes(L0, axis=0),
+                lanes(tol_abs, axis=0), lanes(max_iter, axis=0), (lanes(radius[0], axis=1),
+                lanes(radius[1], axis=0)), cfg, has_dual, lanes(kappa, axis=0), plan, B)  # fmt: skip
+    axes = {"W": 1, "Wy": 1, "W_check": 1, "img": 1, "imgy": 1}
+    st = st._replace(**{f: jax.lax.slice_in_dim(getattr(st, f), 0, B, axis=axes.get(f, 0)) for f in st._fields})
+    return st._replace(img=st.img[:n], imgy=st.imgy[:n])
+
+
+def _fista(
+    model: Any,
+    penalty: Penalty,
+    W0: Array,
+    b0: Array,
+    L0: Array,
+    tol_abs: Array,
+    max_iter: Array,
+    radius: tuple[Array, Array],
+    cfg: _Config,
+    has_dual: bool,
+    kappa: Array,
+    plan: _FusedPlan | None = None,
+    n_lanes: int | None = None,
 ) -> _State:
     """Run batched FISTA from ``(W0, b0)``; every lane has its own step, restart and stopping test.
 
@@ -622,7 +711,6 @@ def fista(
     """
     dtype = W0.dtype
     mode = cfg.intercept
-    kappa = jnp.ones(W0.shape[1], dtype) if kappa is None else kappa
 
     def prox_lanes(V: Array, step: Array) -> Array:
         return jax.vmap(lambda pen, v, st: pen.prox(v, st), in_axes=(0, 1, 0), out_axes=1)(penalty, V, step)
@@ -709,10 +797,16 @@ def fista(
             else:  # several: one reduction of the stacked products (square path, 10 lanes: 20% faster)
                 dots = jnp.sum(jnp.stack([dW * dW, gW * dW, (st.Wy - Wn) * (Wn - st.W)]), axis=(1, 3))
             Fn = model.value(imgn, Wn)
+        if not quadratic:
+            excess = model.excess(Fn, Fy, dots[1], gb, bn - st.by)
+        return advance(st, active, Wn, bn, imgn, Fn, excess, dots, slack, quadratic)
+
+    def advance(st: _State, active: Array, Wn: Array, bn: Array, imgn: Array, Fn: Array, excess: Array,
+                dots: tuple, slack: Any, quadratic: bool) -> _State:  # fmt: skip
+        """The sufficient-decrease test, the step size, FISTA's momentum and restart, and the picks of
+        the accepted lanes, from a step's candidate ``(Wn, bn)``, its image and its sums."""
         db = bn - st.by
         quad = dots[0] + (kappa * jnp.sum(db * db, axis=-1) if mode == "grad" else 0.0)
-        if not quadratic:
-            excess = model.excess(Fn, Fy, dots[1], gb, db)
         # Wy is finite (an accepted point), so a non-finite entry of Wn makes quad non-finite
         finite = jnp.isfinite(excess if quadratic else Fn) & jnp.isfinite(quad)
         ok = finite & (excess <= 0.5 * st.L * quad + slack)
@@ -754,12 +848,24 @@ def fista(
             overflow=st.overflow | (active & ~finite),
         )
 
+    def fused_step(st: _State) -> _State:
+        """:func:`step` for a :func:`_fusable` model, by the two kernels of :mod:`jaxreg._fused`."""
+        active = ~st.done & (st.n_iter < max_iter)
+        Zy, shift = st.imgy[..., 0], st.b[:, 0]
+        Wn, *parts = _fused.grad_prox(plan.X, plan.s, plan.y, Zy, st.Wy[..., 0], st.W[..., 0], plan.center,
+                                      plan.l1, plan.l2, st.L, plan.positive)  # fmt: skip
+        xw, d, aa, dd, rr = _fused.image(plan.X, Wn, parts, plan.s, plan.y, Zy, shift)
+        # as _Design.forward_excess: b = shift + d, and the excess (sum_i s_i a_i**2 - d**2) / 2
+        bn = (shift + d)[:, None]
+        imgn = (xw + bn[:, 0])[..., None]
+        return advance(st, active, Wn[..., None], bn, imgn, st.F, 0.5 * (aa - d * d), (dd, None, rr), 0.0, True)
+
     img0, b0 = model.forward(W0, b0)
     B = W0.shape[1]
     st = _State(
         W=W0, b=b0, img=img0, F=model.value(img0, W0), Wy=W0, by=b0, imgy=img0,
         t=jnp.ones(B, dtype), L=L0, n_iter=jnp.zeros(B, jnp.int32),
-        done=jnp.zeros(B, bool), crit=jnp.full(B, jnp.inf, dtype),
+        done=jnp.arange(B) >= (B if n_lanes is None else n_lanes), crit=jnp.full(B, jnp.inf, dtype),
         status=jnp.full(B, Status.MAX_ITER, jnp.int32), W_check=jnp.full_like(W0, jnp.nan),
         b_check=jnp.full_like(b0, jnp.nan), flat=jnp.zeros(B, jnp.int32), overflow=jnp.zeros(B, bool),
     )  # fmt: skip
@@ -770,7 +876,8 @@ def fista(
         # kernels for two instead of 2 x 18, and 1 condition; an H200 ran the wide path 5.7% faster;
         # benchmarks/README.md)
         unroll = cfg.unroll or (1 if jax.default_backend() == "cpu" else 2)
-        return jax.lax.fori_loop(0, cfg.check_every, lambda _, x: step(x), st, unroll=unroll)
+        one = step if plan is None else fused_step
+        return jax.lax.fori_loop(0, cfg.check_every, lambda _, x: one(x), st, unroll=unroll)
 
     if jax.default_backend() == "cpu":
         # A check, then a round of steps unless every lane is done: the sequence of a check before
@@ -1429,7 +1536,7 @@ def solve(
         b0 = xp.broadcast_to(b0.reshape(batch_shape + (-1,)), batch_shape + (K,)).reshape(B, K)
         b0 = b0 if host is None else V.to_device(b0)
     cfg = _Config(_intercept_mode(loss, fit_intercept), int(max_iter), int(check_every), capacities(penalty, n, p),
-                  mixed=mixed_precision(X.dtype, tol, X.shape))  # fmt: skip
+                  mixed=mixed_precision(X.dtype, tol, X.shape), fused=FUSED)  # fmt: skip
     # The loop is never differentiated: coef and intercept get the implicit derivative instead.
     args = detach((X, y, V.host_reshape(s, (n, 1)), loss, pen, W0, b0, V.to_device(tol, X.dtype)))
     res = with_fallback(

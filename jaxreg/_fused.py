@@ -1,0 +1,179 @@
+"""FISTA steps of a lasso or elastic net on a centered design in two Pallas (Triton) kernels a step.
+
+XLA compiles a batched step of :func:`jaxreg.solvers.fista` (squared loss, intercept in closed form,
+centered columns, several lanes) into about ten kernels on a GPU: the two matrix products, the
+gradient's centering, the prox, two stacked reductions (the step's inner products over the features,
+the intercept and the excess over the samples) and the elementwise updates.  On an H200 they kept
+the device busy 51 us a batched iteration of the wide path, most of it in the reductions
+(``benchmarks/README.md``); the products themselves read ``X`` in a few us.  Here one kernel takes
+the gradient, the prox and the per-lane sums over the features of a tile of features, the next the
+image and the per-lane sums over the samples of a tile of samples; XLA adds the few lanes' sums
+of the tiles and the elementwise updates (:func:`jaxreg.solvers.fista`'s ``advance``, shared with
+its own step).
+
+Opt-in (``jaxreg.solvers.FUSED``), until a GPU has timed it against XLA's step.  Triton works on
+power-of-two tiles: the samples are padded with rows of zero weight to a multiple of :data:`TN`
+and the lanes to a power of two (at least 16) with copies of the first lane that are done from
+the start (:func:`pad`), once per solve.  On a CPU the kernels run in Pallas' interpreter (tests).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from jax.experimental import pallas as pl
+
+#: features per program of the gradient kernel; samples per chunk of its loop
+TK, TN_LOOP = 32, 32
+#: samples per program of the image kernel; features per chunk of its loop
+TN, TK_LOOP = 32, 64
+
+
+def lanes_padded(B: int) -> int:
+    """The lanes' count in the kernels: a power of two, at least 16 (Triton's matrix products)."""
+    return max(16, 1 << (B - 1).bit_length())
+
+
+#: run the kernels in Pallas' interpreter: ``None`` on a CPU backend (``jax.default_backend()``)
+INTERPRET: bool | None = None
+
+
+def _interpret() -> bool:
+    return jax.default_backend() == "cpu" if INTERPRET is None else INTERPRET
+
+
+def _compiler_params() -> Any:
+    if _interpret():
+        return None
+    from jax.experimental.pallas import triton as plt
+
+    return plt.CompilerParams(num_warps=4, num_stages=2)
+
+
+def _dot_t(a: jax.Array, b: jax.Array) -> jax.Array:
+    """``a.T @ b`` at full precision."""
+    return jax.lax.dot_general(a, b, (((0,), (0,)), ((), ())), precision=jax.lax.Precision.HIGHEST,
+                               preferred_element_type=a.dtype)  # fmt: skip
+
+
+def _dot(a: jax.Array, b: jax.Array) -> jax.Array:
+    return jax.lax.dot_general(a, b, (((1,), (0,)), ((), ())), precision=jax.lax.Precision.HIGHEST,
+                               preferred_element_type=a.dtype)  # fmt: skip
+
+
+def _grad_prox_kernel(x_ref, s_ref, y_ref, zy_ref, wy_ref, w_ref, c_ref, l1_ref, l2_ref, L_ref,
+                      wn_ref, dd_ref, rr_ref, cw_ref, *, positive: bool):  # fmt: skip
+    """One tile of features: ``Wn = prox(Wy - (X.T G - c sum(G)) / L)`` and its per-lane sums."""
+    n_p = x_ref.shape[0]
+    tk, B = wy_ref.shape
+    dtype = wy_ref.dtype
+
+    def body(i: int, carry: tuple[jax.Array, jax.Array]) -> tuple[jax.Array, jax.Array]:
+        acc, gs = carry
+        rows = pl.ds(pl.multiple_of(i * TN_LOOP, TN_LOOP), TN_LOOP)
+        g = s_ref[rows, :] * (zy_ref[rows, :] - y_ref[rows, :])  # f'(z) = z - y, weighted
+        return acc + _dot_t(x_ref[rows, :], g), gs + jnp.sum(g, axis=0, keepdims=True)
+
+    init = (jnp.zeros((tk, B), dtype), jnp.zeros((1, B), dtype))
+    acc, gs = jax.lax.fori_loop(0, n_p // TN_LOOP, body, init)
+    c = c_ref[...]
+    step = 1.0 / L_ref[...]
+    wy, w = wy_ref[...], w_ref[...]
+    v = wy - step * (acc - c * gs)
+    thr = step * l1_ref[...]
+    shrunk = jnp.maximum(v - thr, 0.0) if positive else jnp.sign(v) * jnp.maximum(jnp.abs(v) - thr, 0.0)
+    wn = shrunk / (1.0 + step * l2_ref[...])
+    wn_ref[...] = wn
+    dw = wn - wy
+    dd_ref[...] = jnp.sum(dw * dw, axis=0, keepdims=True)
+    rr_ref[...] = jnp.sum((wy - wn) * (wn - w), axis=0, keepdims=True)
+    cw_ref[...] = jnp.sum(c * wn, axis=0, keepdims=True)
+
+
+def _image_kernel(x_ref, wn_ref, dd_ref, rr_ref, cw_ref, s_ref, y_ref, zy_ref, shift_ref,
+                  xw_ref, sr_ref, aa_ref, dd_out, rr_out):  # fmt: skip
+    """One tile of samples: ``X Wn - c.Wn`` and its per-lane sums for the intercept and the excess;
+    and each program the totals of the gradient kernel's per-tile sums (XLA reads the first's)."""
+    tn = x_ref.shape[0]
+    k = x_ref.shape[1]
+    B = wn_ref.shape[1]
+    dtype = wn_ref.dtype
+
+    def body(j: int, acc: jax.Array) -> jax.Array:
+        cols = pl.ds(pl.multiple_of(j * TK_LOOP, TK_LOOP), TK_LOOP)
+        return acc + _dot(x_ref[:, cols], wn_ref[cols, :])
+
+    xw = jax.lax.fori_loop(0, k // TK_LOOP, body, jnp.zeros((tn, B), dtype))
+    def total(ref: Any) -> jax.Array:  # (nt, B) -> (1, B), nt a multiple of 4
+        def add(j: int, acc: jax.Array) -> jax.Array:
+            return acc + jnp.sum(ref[pl.ds(pl.multiple_of(j * 4, 4), 4), :], axis=0, keepdims=True)
+
+        return jax.lax.fori_loop(0, ref.shape[0] // 4, add, jnp.zeros((1, B), dtype))
+
+    xw = xw - total(cw_ref)
+    dd_out[...] = total(dd_ref)
+    rr_out[...] = total(rr_ref)
+    s, y, shift = s_ref[...], y_ref[...], shift_ref[...]
+    a = xw - (zy_ref[...] - shift)
+    xw_ref[...] = xw
+    sr_ref[...] = jnp.sum(s * (y - xw - shift), axis=0, keepdims=True)
+    aa_ref[...] = jnp.sum(s * a * a, axis=0, keepdims=True)
+
+
+def grad_prox(X: jax.Array, s: jax.Array, y: jax.Array, Zy: jax.Array, Wy: jax.Array, W: jax.Array,
+              c: jax.Array, l1: jax.Array, l2: jax.Array, L: jax.Array, positive: bool):  # fmt: skip
+    """``Wn (k, B)`` and the per-lane sums ``||dW||**2``, ``<Wy - Wn, Wn - W>``, ``c.Wn`` of each tile
+    of features ``(k / TK, B)`` (:func:`image` adds them up).
+
+    ``X (n, k)``, ``s, Zy (n, B)``, ``y (n, 1)``, ``Wy, W, c, l1, l2 (k, B)``, ``L (B,)``; ``n`` a
+    multiple of :data:`TN_LOOP` and ``k`` of ``4 TK`` (128).
+    """
+    n, k = X.shape
+    B = Wy.shape[1]
+    nt = k // TK
+    full = lambda shape: pl.BlockSpec(shape, lambda j: (0, 0))
+    tile = pl.BlockSpec((TK, B), lambda j: (j, 0))
+    part = jax.ShapeDtypeStruct((nt, B), Wy.dtype)
+    row = pl.BlockSpec((1, B), lambda j: (j, 0))
+    wn, dd, rr, cw = pl.pallas_call(
+        functools.partial(_grad_prox_kernel, positive=positive),
+        out_shape=(jax.ShapeDtypeStruct((k, B), Wy.dtype), part, part, part),
+        grid=(nt,),
+        in_specs=[pl.BlockSpec((n, TK), lambda j: (0, j)), full((n, B)), full((n, 1)), full((n, B)),
+                  tile, tile, tile, tile, tile, full((1, B))],
+        out_specs=(tile, row, row, row),
+        compiler_params=_compiler_params(),
+        interpret=_interpret(),
+        name="jaxreg_grad_prox",
+    )(X, s, y, Zy, Wy, W, c, l1, l2, L[None, :])
+    return wn, dd, rr, cw
+
+
+def image(X: jax.Array, Wn: jax.Array, parts: tuple[jax.Array, jax.Array, jax.Array], s: jax.Array,
+          y: jax.Array, Zy: jax.Array, shift: jax.Array):  # fmt: skip
+    """``XW = X Wn - c.Wn (n, B)``, the per-lane sums ``sum s (y - XW - shift)`` and
+    ``sum s (XW - Zy + shift)**2``, and the totals ``(B,)`` of the gradient kernel's per-tile sums
+    ``parts`` (``||dW||**2``, ``<Wy - Wn, Wn - W>``, ``c.Wn``) of which it subtracts the last."""
+    n, k = X.shape
+    B = Wn.shape[1]
+    nt = n // TN
+    full = lambda shape: pl.BlockSpec(shape, lambda i: (0, 0))
+    tile = pl.BlockSpec((TN, B), lambda i: (i, 0))
+    part = jax.ShapeDtypeStruct((nt, B), Wn.dtype)
+    row = pl.BlockSpec((1, B), lambda i: (i, 0))
+    dd, rr, cw = parts
+    xw, sr, aa, dd, rr = pl.pallas_call(
+        _image_kernel,
+        out_shape=(jax.ShapeDtypeStruct((n, B), Wn.dtype), part, part, part, part),
+        grid=(nt,),
+        in_specs=[pl.BlockSpec((TN, k), lambda i: (i, 0)), full((k, B)), full(dd.shape), full(rr.shape),
+                  full(cw.shape), tile, pl.BlockSpec((TN, 1), lambda i: (i, 0)), tile, full((1, B))],
+        out_specs=(tile, row, row, row, row),
+        compiler_params=_compiler_params(),
+        interpret=_interpret(),
+        name="jaxreg_image",
+    )(X, Wn, dd, rr, cw, s, y, Zy, shift[None, :])
+    return xw, jnp.sum(sr, axis=0), jnp.sum(aa, axis=0), dd[0], rr[0]
