@@ -1,0 +1,165 @@
+"""The fused FISTA steps (``jaxreg._fused``, opt-in with ``jaxreg.solvers.FUSED``), run in Pallas'
+interpreter on the CPU: the kernels against NumPy, and solves against the XLA steps they replace."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import jaxreg as jr
+from jaxreg import _fused
+from jaxreg import solvers as S
+
+
+def numpy_gap(X, y, coef, intercept, alpha):
+    """The lasso's duality gap in NumPy, at the rescaled centered residual."""
+    n = len(y)
+    r = y - X @ coef - intercept
+    r = r - r.mean()
+    theta = r * min(1.0, alpha / (np.abs(X.T @ r).max() / n))
+    yc = y - y.mean()
+    primal = 0.5 * np.mean((y - X @ coef - intercept) ** 2) + alpha * np.abs(coef).sum()
+    return primal - ((theta @ yc) / n - 0.5 * (theta @ theta) / n)
+
+
+def _reference(X, s, y, Zy, Wy, W, c, l1, l2, L, shift, positive):
+    """The two kernels' outputs in NumPy (float64)."""
+    G = s * (Zy - y)
+    step = 1.0 / L
+    v = Wy - step * (X.T @ G - c * G.sum(0))
+    a = np.maximum(v - step * l1, 0.0) if positive else np.sign(v) * np.maximum(np.abs(v) - step * l1, 0.0)
+    wn = a / (1.0 + step * l2)
+    xw = X @ wn - (c * wn).sum(0)
+    e = xw - (Zy - shift)
+    return {
+        "Wn": wn, "XW": xw, "dd": ((wn - Wy) ** 2).sum(0), "rr": ((Wy - wn) * (wn - W)).sum(0),
+        "d": (s * (y - xw - shift)).sum(0), "aa": (s * e * e).sum(0),
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("positive", [False, True])
+def test_kernels_match_numpy(dtype, positive):
+    """``grad_prox`` and ``image`` give the step's candidate, image and per-lane sums of the
+    XLA step, with the elastic net's two strengths per feature and lane and rows of zero weight."""
+    rng = np.random.default_rng(int(positive))
+    n, k, B = 96, 256, 16
+    X = rng.standard_normal((n, k)) + 2.0
+    X[80:] = 0.0  # padded samples
+    s = rng.random((n, B))
+    s[80:] = 0.0
+    s /= s.sum(0)
+    y = rng.standard_normal((n, 1))
+    Zy, Wy, W = rng.standard_normal((n, B)), rng.standard_normal((k, B)), rng.standard_normal((k, B))
+    c = np.repeat(s[:, :1].T @ X, B, axis=0).T
+    l1, l2 = 0.05 * rng.random((k, B)), 0.05 * rng.random((k, B)) * (rng.random((1, B)) > 0.5)
+    L = 5.0 + rng.random(B)
+    shift = rng.standard_normal(B)
+    ref = _reference(X, s, y, Zy, Wy, W, c, l1, l2, L, shift, positive)
+    args = [jnp.asarray(a, dtype) for a in (X, s, y, Zy, Wy, W, c, l1, l2, L)]
+
+    @jax.jit
+    def run(X, s, y, Zy, Wy, W, c, l1, l2, L, shift):
+        Wn, *parts = _fused.grad_prox(X, s, y, Zy, Wy, W, c, l1, l2, L, positive)
+        return (Wn, *_fused.image(X, Wn, parts, s, y, Zy, shift))
+
+    Wn, xw, d, aa, dd, rr = run(*args, jnp.asarray(shift, dtype))
+    rtol = 1e-12 if dtype == np.float64 else 2e-4
+    for name, got in (("Wn", Wn), ("XW", xw), ("d", d), ("aa", aa), ("dd", dd), ("rr", rr)):
+        assert got.dtype == dtype
+        want = ref[name]
+        np.testing.assert_allclose(np.asarray(got, np.float64), want, rtol=rtol, atol=rtol * np.abs(want).max(),
+                                   err_msg=name)  # fmt: skip
+    if positive:
+        assert float(jnp.min(Wn)) >= 0.0
+
+
+def _solve_both(make, accelerator, monkeypatch, n=70, p=256):
+    """``fista`` on one centered design model with the XLA steps and with the fused ones."""
+    if accelerator:
+        monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
+        monkeypatch.setattr(_fused, "INTERPRET", True)
+    rng = np.random.default_rng(p)
+    X = rng.standard_normal((n, p)) + 3.0  # column means that the centering must absorb
+    y = X[:, :4] @ np.array([2.0, -1.5, 1.0, 0.5]) + 0.5 * rng.standard_normal(n) + 100.0
+    pen = make(p)
+    B = int(np.size(pen.alpha))
+    s = np.full((n, B), 1.0 / n)
+    center = np.repeat((s[:, :1].T @ X).T, B, axis=1)
+    W0, b0 = jnp.zeros((p, B, 1)), jnp.full((B, 1), y.mean())
+    L0 = jnp.full(B, 1.05 * float(S.lipschitz(jnp.asarray(X), jnp.asarray(s[:, :1]), "closed", 50,
+                                              jnp.asarray(center[:, :1]))[0]))  # fmt: skip
+    tol_abs = jnp.full(B, 1e-9 * np.var(y))
+    radius = (jnp.ones((p, B)), jnp.ones(B))
+    out = {}
+    for fused in (False, True):
+        cfg = S._Config("closed", 5000, 10, fused=fused)
+
+        @jax.jit
+        def run(X, y, s, center, pen, cfg=cfg):
+            model = S._Design(X, y, s, jr.SquaredLoss(), "closed", center)
+            return S.fista(model, pen, W0, b0, L0, tol_abs, jnp.full(B, 5000), radius, cfg)
+
+        out[fused] = run(*(jnp.asarray(a) for a in (X, y, s, center)), pen)
+    return X, y, pen, out
+
+
+PENS = {
+    "lasso": lambda p: jr.L1(alpha=np.array([0.5, 0.2, 0.08, 0.03, 0.01]), weights=np.ones((5, p))),
+    "enet, positive, a free feature": lambda p: jr.ElasticNet(
+        alpha=np.array([0.3, 0.05, 0.01]), l1_ratio=np.array([0.9, 0.5, 0.2]),
+        weights=np.repeat(np.r_[0.0, np.ones(p - 1)][None], 3, axis=0), positive=True),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("accelerator", [False, True], ids=["cpu loops", "accelerator loops"])
+@pytest.mark.parametrize("pen", list(PENS), ids=list(PENS))
+def test_fused_steps_take_the_iterates_of_the_xla_steps(pen, accelerator, monkeypatch):
+    """With the samples (70 -> 96) and the lanes (5 or 3 -> 16) padded for the kernels, every lane
+    converges within a check of where it does with XLA's steps, to the same coefficients; the
+    padding is gone from the result."""
+    X, y, penalty, out = _solve_both(PENS[pen], accelerator, monkeypatch)
+    xla, fused = out[False], out[True]
+    B = xla.W.shape[1]
+    assert fused.W.shape == xla.W.shape and fused.img.shape == xla.img.shape and fused.L.shape == (B,)
+    np.testing.assert_array_equal(fused.status, S.Status.CONVERGED)
+    # rounding may move a lane's stop by one check (of 10 steps) at tol 1e-9
+    assert np.all(np.abs(np.asarray(fused.n_iter) - np.asarray(xla.n_iter)) <= 10), (fused.n_iter, xla.n_iter)
+    scale = float(jnp.max(jnp.abs(xla.W)))
+    np.testing.assert_allclose(fused.W, xla.W, atol=1e-6 * scale)
+    if isinstance(penalty, jr.L1):  # the gap in NumPy, with the intercept of X
+        for j in range(B):
+            w = np.asarray(fused.W[:, j, 0])
+            b = float(y.mean() - X.mean(0) @ w)
+            assert numpy_gap(X, y, w, b, float(penalty.alpha[j])) <= 1e-9 * np.var(y)
+
+
+def test_fused_path_matches_the_xla_path(monkeypatch):
+    """``jr.path`` with ``FUSED`` takes its working-set solves (buckets of 128 features and more)
+    through the kernels, with the accelerators' loops and recycled lanes: the same iterations and
+    solutions within ``tol`` by NumPy's gap.  Other models (logistic loss) keep XLA's steps."""
+    monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
+    monkeypatch.setattr(_fused, "INTERPRET", True)
+    calls = []
+    grad_prox = _fused.grad_prox
+    monkeypatch.setattr(_fused, "grad_prox", lambda *a: calls.append(a[0].shape) or grad_prox(*a))
+    rng = np.random.default_rng(3)
+    n, p = 60, 300
+    X = rng.standard_normal((n, p)) + 1.0
+    y = X[:, :6] @ rng.standard_normal(6) + 0.3 * rng.standard_normal(n)
+    fits = {}
+    for fused in (False, True):
+        monkeypatch.setattr(S, "FUSED", fused)
+        fits[fused] = jr.path(X, y, alphas=40, eps=1e-2, tol=1e-6, block_size=16)
+    assert calls and all(k % 128 == 0 and m % _fused.TN == 0 for m, k in calls), calls
+    np.testing.assert_array_equal(fits[True].n_iter, fits[False].n_iter)
+    tol_abs = 1e-6 * np.var(y)
+    for i, alpha in enumerate(np.asarray(fits[True].alphas)):
+        coef, b = np.asarray(fits[True].coef[i]), float(fits[True].intercept[i])
+        assert numpy_gap(X, y, coef, b, alpha) <= tol_abs
+    calls.clear()
+    yb = (y > np.median(y)).astype(float)
+    jr.path(X, yb, jr.LogisticLoss(), alphas=5, tol=1e-4, block_size=16)
+    assert not calls
