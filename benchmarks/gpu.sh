@@ -15,6 +15,10 @@
 # PART "variants" writes variants.txt: profile.py once per copy of the package in VARIANTS (default
 # .variants/*/, each holding a jaxreg/, e.g. `git archive REF jaxreg | tar -x -C .variants/REF`;
 # carry .variants), one process each, in that order, in DTYPE (default float64).
+# PART "fused" writes fused.txt: the paths of jaxreg alone with FISTA's steps by jaxreg._fused's
+# Pallas kernels and by XLA's (run.py --fused on/off, alternating twice, DTYPES default float64; then
+# each of FUSED_TILES, "TK,TN_LOOP,TN,TK_LOOP" separated by spaces), and fused-profile.txt:
+# profile.py's batched iterations and trace of the wide path with the kernels.
 # PEERS (default sklearn,celer,liblinear), PROBLEMS, DTYPES, LANES, REPEAT and *_TIMEOUT override.
 set -u
 out=${1:-benchmarks/results/gpu}
@@ -46,6 +50,17 @@ if [ "$part" = variants ]; then
     PYTHONPATH="$d:$PYTHONPATH" timeout ${PROFILE_TIMEOUT:-60} python3 benchmarks/profile.py \
       --problems "${PROBLEMS:-wide,square}" --dtype "${DTYPE:-float64}" --min-seconds 0.5
   done 2>&1 | tee "$out/variants.txt"
+  exit 0
+fi
+if [ "$part" = fused ]; then
+  for f in off on off on ${FUSED_TILES:-}; do
+    echo "== fused $f"
+    case $f in off|on) opt="--fused $f";; *) opt="--fused on --fused-tiles $f";; esac
+    timeout ${BENCH_TIMEOUT:-150} python3 benchmarks/run.py --out "$out/fused-$f" --peers "" --repeat "${REPEAT:-2}" \
+      --dtypes "${DTYPES:-float64}" --problems "${PROBLEMS:-wide,cv}" $opt 2>&1 | grep '^| [a-z0-9-]* |'
+  done 2>&1 | tee "$out/fused.txt"
+  timeout ${PROFILE_TIMEOUT:-120} python3 benchmarks/profile.py --problems wide --fused on --trace --top 16 \
+    2>&1 | tee "$out/fused-profile.txt"
   exit 0
 fi
 if [ "$part" = autotune ]; then

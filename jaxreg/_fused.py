@@ -26,15 +26,28 @@ import jax
 import jax.numpy as jnp
 from jax.experimental import pallas as pl
 
-#: features per program of the gradient kernel; samples per chunk of its loop
+#: features per program of the gradient kernel; samples per chunk of its loop (powers of two, read
+#: when a solver is traced; untuned: ``benchmarks/gpu.sh OUT fused`` times others)
 TK, TN_LOOP = 32, 32
 #: samples per program of the image kernel; features per chunk of its loop
-TN, TK_LOOP = 32, 64
+TN, TK_LOOP = 16, 64
 
 
 def lanes_padded(B: int) -> int:
     """The lanes' count in the kernels: a power of two, at least 16 (Triton's matrix products)."""
     return max(16, 1 << (B - 1).bit_length())
+
+
+def rows_padded(n: int) -> int:
+    """The samples' count in the kernels: a multiple of both kernels' tiles of samples."""
+    m = max(TN, TN_LOOP)
+    return -(-n // m) * m
+
+
+def fits(k: int) -> bool:
+    """Whether ``k`` features tile for both kernels (the image kernel sums the gradient kernel's
+    ``k / TK`` partial sums four at a time)."""
+    return k % (4 * TK) == 0 and k % TK_LOOP == 0
 
 
 #: run the kernels in Pallas' interpreter: ``None`` on a CPU backend (``jax.default_backend()``)
@@ -64,9 +77,10 @@ def _dot(a: jax.Array, b: jax.Array) -> jax.Array:
                                preferred_element_type=a.dtype)  # fmt: skip
 
 
-def _grad_prox_kernel(x_ref, s_ref, y_ref, zy_ref, wy_ref, w_ref, c_ref, l1_ref, l2_ref, L_ref,
-                      wn_ref, dd_ref, rr_ref, cw_ref, *, positive: bool):  # fmt: skip
-    """One tile of features: ``Wn = prox(Wy - (X.T G - c sum(G)) / L)`` and its per-lane sums."""
+def _grad_prox_kernel(x_ref, g_ref, w_ref, wy_ref, wp_ref, c_ref, l1_ref, l2_ref, acc_ref, beta_ref, L_ref,
+                      w_out, wy_out, wn_out, dd_ref, rr_ref, cw_ref, *, positive: bool):  # fmt: skip
+    """One tile of features: the last step's picks of ``W`` and ``Wy``, then
+    ``Wn = prox(Wy - (X.T G - c sum(G)) / L)`` and its per-lane sums."""
     n_p = x_ref.shape[0]
     tk, B = wy_ref.shape
     dtype = wy_ref.dtype
@@ -74,19 +88,25 @@ def _grad_prox_kernel(x_ref, s_ref, y_ref, zy_ref, wy_ref, w_ref, c_ref, l1_ref,
     def body(i: int, carry: tuple[jax.Array, jax.Array]) -> tuple[jax.Array, jax.Array]:
         acc, gs = carry
         rows = pl.ds(pl.multiple_of(i * TN_LOOP, TN_LOOP), TN_LOOP)
-        g = s_ref[rows, :] * (zy_ref[rows, :] - y_ref[rows, :])  # f'(z) = z - y, weighted
+        g = g_ref[rows, :]
         return acc + _dot_t(x_ref[rows, :], g), gs + jnp.sum(g, axis=0, keepdims=True)
 
     init = (jnp.zeros((tk, B), dtype), jnp.zeros((1, B), dtype))
     acc, gs = jax.lax.fori_loop(0, n_p // TN_LOOP, body, init)
+    # the last step's candidate where it was accepted, with FISTA's extrapolation (as the XLA step)
+    accepted, beta, L = acc_ref[...] > 0.5, beta_ref[...], L_ref[...]
+    w_old, wp = w_ref[...], wp_ref[...]
+    w = jnp.where(accepted, wp, w_old)
+    wy = jnp.where(accepted, wp + beta * (wp - w_old), wy_ref[...])
+    w_out[...] = w
+    wy_out[...] = wy
     c = c_ref[...]
-    step = 1.0 / L_ref[...]
-    wy, w = wy_ref[...], w_ref[...]
+    step = 1.0 / L
     v = wy - step * (acc - c * gs)
     thr = step * l1_ref[...]
     shrunk = jnp.maximum(v - thr, 0.0) if positive else jnp.sign(v) * jnp.maximum(jnp.abs(v) - thr, 0.0)
     wn = shrunk / (1.0 + step * l2_ref[...])
-    wn_ref[...] = wn
+    wn_out[...] = wn
     dw = wn - wy
     dd_ref[...] = jnp.sum(dw * dw, axis=0, keepdims=True)
     rr_ref[...] = jnp.sum((wy - wn) * (wn - w), axis=0, keepdims=True)
@@ -123,33 +143,37 @@ def _image_kernel(x_ref, wn_ref, dd_ref, rr_ref, cw_ref, s_ref, y_ref, zy_ref, s
     aa_ref[...] = jnp.sum(s * a * a, axis=0, keepdims=True)
 
 
-def grad_prox(X: jax.Array, s: jax.Array, y: jax.Array, Zy: jax.Array, Wy: jax.Array, W: jax.Array,
-              c: jax.Array, l1: jax.Array, l2: jax.Array, L: jax.Array, positive: bool):  # fmt: skip
-    """``Wn (k, B)`` and the per-lane sums ``||dW||**2``, ``<Wy - Wn, Wn - W>``, ``c.Wn`` of each tile
-    of features ``(k / TK, B)`` (:func:`image` adds them up).
+def grad_prox(X: jax.Array, G: jax.Array, W: jax.Array, Wy: jax.Array, Wp: jax.Array, c: jax.Array,
+              l1: jax.Array, l2: jax.Array, accepted: jax.Array, beta: jax.Array, L: jax.Array,
+              positive: bool):  # fmt: skip
+    """The last step's picks ``W, Wy (k, B)``, the step's candidate ``Wn (k, B)``, and the per-lane
+    sums ``||dW||**2``, ``<Wy - Wn, Wn - W>``, ``c.Wn`` of each tile of features ``(k / TK, B)``
+    (:func:`image` adds them up).
 
-    ``X (n, k)``, ``s, Zy (n, B)``, ``y (n, 1)``, ``Wy, W, c, l1, l2 (k, B)``, ``L (B,)``; ``n`` a
-    multiple of :data:`TN_LOOP` and ``k`` of ``4 TK`` (128).
+    ``X (n, k)``; ``G = s f'(z) (n, B)`` at the step's extrapolated point; ``W, Wy`` before the last
+    step's picks and ``Wp`` its candidate; ``c, l1, l2 (k, B)`` the centers and the penalty's
+    strengths; ``(B,)``: whether each lane accepted the last step's candidate, its extrapolation
+    ``beta``, and this step's ``L``.  ``n`` a multiple of :data:`TN_LOOP`, ``k`` of ``4 TK``.
     """
     n, k = X.shape
     B = Wy.shape[1]
     nt = k // TK
-    full = lambda shape: pl.BlockSpec(shape, lambda j: (0, 0))
     tile = pl.BlockSpec((TK, B), lambda j: (j, 0))
     part = jax.ShapeDtypeStruct((nt, B), Wy.dtype)
     row = pl.BlockSpec((1, B), lambda j: (j, 0))
-    wn, dd, rr, cw = pl.pallas_call(
+    row0 = pl.BlockSpec((1, B), lambda j: (0, 0))
+    arr = jax.ShapeDtypeStruct((k, B), Wy.dtype)
+    return pl.pallas_call(
         functools.partial(_grad_prox_kernel, positive=positive),
-        out_shape=(jax.ShapeDtypeStruct((k, B), Wy.dtype), part, part, part),
+        out_shape=(arr, arr, arr, part, part, part),
         grid=(nt,),
-        in_specs=[pl.BlockSpec((n, TK), lambda j: (0, j)), full((n, B)), full((n, 1)), full((n, B)),
-                  tile, tile, tile, tile, tile, full((1, B))],
-        out_specs=(tile, row, row, row),
+        in_specs=[pl.BlockSpec((n, TK), lambda j: (0, j)), pl.BlockSpec((n, B), lambda j: (0, 0)),
+                  tile, tile, tile, tile, tile, tile, row0, row0, row0],
+        out_specs=(tile, tile, tile, row, row, row),
         compiler_params=_compiler_params(),
         interpret=_interpret(),
         name="jaxreg_grad_prox",
-    )(X, s, y, Zy, Wy, W, c, l1, l2, L[None, :])
-    return wn, dd, rr, cw
+    )(X, G, W, Wy, Wp, c, l1, l2, accepted.astype(W.dtype)[None], beta[None], L[None])
 
 
 def image(X: jax.Array, Wn: jax.Array, parts: tuple[jax.Array, jax.Array, jax.Array], s: jax.Array,

@@ -605,7 +605,8 @@ def gap(
 def _fusable(model: Any, penalty: Penalty, W0: Array, mode: str) -> bool:
     """Whether :mod:`jaxreg._fused` takes :func:`fista`'s steps: squared loss with its intercept in
     closed form on a centered design, an elastic-net-family penalty, several lanes of one output,
-    and features a multiple of 128 (the working sets' buckets; all features on accelerators)."""
+    and features that the kernels' tiles divide (the working sets' buckets; all features on
+    accelerators, a multiple of 128)."""
     return (
         isinstance(model, _Design)
         and model.quadratic
@@ -614,7 +615,7 @@ def _fusable(model: Any, penalty: Penalty, W0: Array, mode: str) -> bool:
         and isinstance(penalty, _ElasticNetFamily)
         and W0.shape[1] > 1
         and W0.shape[2] == 1
-        and W0.shape[0] % 128 == 0
+        and _fused.fits(W0.shape[0])
         and W0.dtype in (jnp.float32, jnp.float64)
     )
 
@@ -663,7 +664,7 @@ def fista(
     if not (cfg.fused and _fusable(model, penalty, W0, cfg.intercept)):
         return _fista(model, penalty, W0, b0, L0, tol_abs, max_iter, radius, cfg, has_dual, kappa)
     (n, k), B = model.X.shape, W0.shape[1]
-    n_p, B_p = -(-n // _fused.TN) * _fused.TN, _fused.lanes_padded(B)
+    n_p, B_p = _fused.rows_padded(n), _fused.lanes_padded(B)
     rows = lambda a: jnp.pad(a, [(0, n_p - n)] + [(0, 0)] * (a.ndim - 1))  # noqa: E731
     lanes = functools.partial(_pad_lanes, B=B_p)
     model = _Design(rows(model.X), rows(model.y), rows(lanes(model.s, axis=1)), model.loss, model.mode,
@@ -801,10 +802,11 @@ def _fista(
             excess = model.excess(Fn, Fy, dots[1], gb, bn - st.by)
         return advance(st, active, Wn, bn, imgn, Fn, excess, dots, slack, quadratic)
 
-    def advance(st: _State, active: Array, Wn: Array, bn: Array, imgn: Array, Fn: Array, excess: Array,
-                dots: tuple, slack: Any, quadratic: bool) -> _State:  # fmt: skip
-        """The sufficient-decrease test, the step size, FISTA's momentum and restart, and the picks of
-        the accepted lanes, from a step's candidate ``(Wn, bn)``, its image and its sums."""
+    def decide(st: _State, active: Array, bn: Array, Fn: Array, excess: Array, dots: tuple, slack: Any,
+               quadratic: bool) -> tuple[_State, Array, Array]:  # fmt: skip
+        """The sufficient-decrease test, the step size, FISTA's momentum and restart from a step's
+        candidate intercept ``bn`` and its sums: the lanes' scalars updated, whether each accepted
+        the candidate, and its extrapolation ``beta`` (:func:`moved` updates the arrays)."""
         db = bn - st.by
         quad = dots[0] + (kappa * jnp.sum(db * db, axis=-1) if mode == "grad" else 0.0)
         # Wy is finite (an accepted point), so a non-finite entry of Wn makes quad non-finite
@@ -823,42 +825,61 @@ def _fista(
         restart = dots[2] + kappa * jnp.sum((st.by - bn) * (bn - st.b), axis=-1) > 0
         beta = jnp.where(restart, 0.0, beta)
         t_next = jnp.where(restart, 1.0, t_next)
-
-        lane = lambda a: a[None, :, None]  # noqa: E731
-        Wy = Wn + lane(beta) * (Wn - st.W)
         by = bn + beta[:, None] * (bn - st.b)
-        imgy = imgn + lane(beta) * (imgn - st.img)
-
-        def pick(new: Array, old: Array, axis_lane: int) -> Array:
-            shape = [1] * new.ndim
-            shape[axis_lane] = -1
-            return jnp.where(accept.reshape(shape), new, old)
-
+        pick = lambda new, old: jnp.where(accept.reshape((-1,) + (1,) * (new.ndim - 1)), new, old)  # noqa: E731
         return st._replace(
-            W=pick(Wn, st.W, 1),
-            b=pick(bn, st.b, 0),
-            img=pick(imgn, st.img, 1),
-            F=pick(Fn, st.F, 0),
-            Wy=pick(Wy, st.Wy, 1),
-            by=pick(by, st.by, 0),
-            imgy=pick(imgy, st.imgy, 1),
-            t=pick(t_next, st.t, 0),
+            b=pick(bn, st.b),
+            F=pick(Fn, st.F),
+            by=pick(by, st.by),
+            t=pick(t_next, st.t),
             L=jnp.where(accept, jnp.where(shrink, _L_DECAY, 1.0) * st.L, jnp.where(active, 2.0 * st.L, st.L)),
             n_iter=st.n_iter + active.astype(jnp.int32),
             overflow=st.overflow | (active & ~finite),
-        )
+        ), accept, beta
 
-    def fused_step(st: _State) -> _State:
-        """:func:`step` for a :func:`_fusable` model, by the two kernels of :mod:`jaxreg._fused`."""
-        active = ~st.done & (st.n_iter < max_iter)
-        Zy, shift = st.imgy[..., 0], st.b[:, 0]
-        Wn, *parts = _fused.grad_prox(plan.X, plan.s, plan.y, Zy, st.Wy[..., 0], st.W[..., 0], plan.center,
-                                      plan.l1, plan.l2, st.L, plan.positive)  # fmt: skip
-        xw, d, aa, dd, rr = _fused.image(plan.X, Wn, parts, plan.s, plan.y, Zy, shift)
-        # as _Design.forward_excess: b = shift + d, and the excess (sum_i s_i a_i**2 - d**2) / 2
-        bn = (shift + d)[:, None]
-        imgn = (xw + bn[:, 0])[..., None]
-        return advance(st, active, Wn[..., None], bn, imgn, st.F, 0.5 * (aa - d * d), (dd, None, rr), 0.0, True)
+    def moved(st: _State, accept: Array, beta: Array, Wn: Array | None, imgn: Array) -> dict[str, Array]:
+        """The arrays of ``st`` after a step whose candidate ``(Wn, imgn)`` the lanes ``accept``ed,
+        with FISTA's extrapolation ``beta`` (``Wn`` None: the images only)."""
+        lane = lambda a: a[None, :, None]  # noqa: E731
+        pick = lambda new, old: jnp.where(lane(accept), new, old)  # noqa: E731
+        out = {"img": pick(imgn, st.img), "imgy": pick(imgn + lane(beta) * (imgn - st.img), st.imgy)}
+        if Wn is not None:
+            out.update(W=pick(Wn, st.W), Wy=pick(Wn + lane(beta) * (Wn - st.W), st.Wy))
+        return out
+
+    def advance(st: _State, active: Array, Wn: Array, bn: Array, imgn: Array, Fn: Array, excess: Array,
+                dots: tuple, slack: Any, quadratic: bool) -> _State:  # fmt: skip
+        """:func:`decide`, then :func:`moved`: the state after a step."""
+        new, accept, beta = decide(st, active, bn, Fn, excess, dots, slack, quadratic)
+        return new._replace(**moved(st, accept, beta, Wn, imgn))
+
+    def fused_steps(st: _State) -> _State:
+        """``cfg.check_every`` of :func:`step` for a :func:`_fusable` model, by :mod:`jaxreg._fused`'s
+        kernels.  The arrays of a step's picks are made by the next step's kernels: the gradient
+        kernel picks ``W`` and ``Wy``, and the images are picked with ``G`` (one XLA kernel)."""
+        B = st.L.shape[0]
+
+        def one(_: int, carry: tuple) -> tuple:
+            # the last step's candidate and choice (accepted: 1 or 0, the kernel's operand)
+            st, (Wp, XWp, accepted, beta, bp) = carry
+            active = ~st.done & (st.n_iter < max_iter)
+            images = moved(st, accepted > 0.5, beta, None, (XWp + bp)[..., None])
+            Zy = images["imgy"][..., 0]
+            G = plan.s * (Zy - plan.y)  # f'(z) = z - y, weighted
+            W, Wy, Wn, *parts = _fused.grad_prox(plan.X, G, st.W[..., 0], st.Wy[..., 0], Wp, plan.center,
+                                                 plan.l1, plan.l2, accepted, beta, st.L, plan.positive)  # fmt: skip
+            shift = st.b[:, 0]
+            xw, d, aa, dd, rr = _fused.image(plan.X, Wn, parts, plan.s, plan.y, Zy, shift)
+            st = st._replace(W=W[..., None], Wy=Wy[..., None], **images)
+            # as _Design.forward_excess: b = shift + d, and the excess (sum_i s_i a_i**2 - d**2) / 2
+            bn = shift + d
+            st, accepted, beta = decide(st, active, bn[:, None], st.F, 0.5 * (aa - d * d), (dd, None, rr), 0.0, True)
+            return st, (Wn, xw, accepted.astype(dtype), beta, bn)
+
+        none = (st.W[..., 0], st.img[..., 0], jnp.zeros(B, dtype), jnp.zeros(B, dtype), jnp.zeros(B, dtype))
+        unroll = cfg.unroll or (1 if jax.default_backend() == "cpu" else 2)
+        st, (Wp, XWp, accepted, beta, bp) = jax.lax.fori_loop(0, cfg.check_every, one, (st, none), unroll=unroll)
+        return st._replace(**moved(st, accepted > 0.5, beta, Wp[..., None], (XWp + bp)[..., None]))
 
     img0, b0 = model.forward(W0, b0)
     B = W0.shape[1]
@@ -875,9 +896,10 @@ def _fista(
         # and the turn are paid once for two (compiled for an H100, wide's steps on 1024 features: 25
         # kernels for two instead of 2 x 18, and 1 condition; an H200 ran the wide path 5.7% faster;
         # benchmarks/README.md)
+        if plan is not None:
+            return fused_steps(st)
         unroll = cfg.unroll or (1 if jax.default_backend() == "cpu" else 2)
-        one = step if plan is None else fused_step
-        return jax.lax.fori_loop(0, cfg.check_every, lambda _, x: one(x), st, unroll=unroll)
+        return jax.lax.fori_loop(0, cfg.check_every, lambda _, x: step(x), st, unroll=unroll)
 
     if jax.default_backend() == "cpu":
         # A check, then a round of steps unless every lane is done: the sequence of a check before

@@ -24,26 +24,29 @@ def numpy_gap(X, y, coef, intercept, alpha):
     return primal - ((theta @ yc) / n - 0.5 * (theta @ theta) / n)
 
 
-def _reference(X, s, y, Zy, Wy, W, c, l1, l2, L, shift, positive):
+def _reference(X, s, y, Zy, W, Wy, Wp, accepted, beta, c, l1, l2, L, shift, positive):
     """The two kernels' outputs in NumPy (float64)."""
+    W1 = np.where(accepted, Wp, W)
+    Wy1 = np.where(accepted, Wp + beta * (Wp - W), Wy)
     G = s * (Zy - y)
     step = 1.0 / L
-    v = Wy - step * (X.T @ G - c * G.sum(0))
+    v = Wy1 - step * (X.T @ G - c * G.sum(0))
     a = np.maximum(v - step * l1, 0.0) if positive else np.sign(v) * np.maximum(np.abs(v) - step * l1, 0.0)
     wn = a / (1.0 + step * l2)
     xw = X @ wn - (c * wn).sum(0)
     e = xw - (Zy - shift)
     return {
-        "Wn": wn, "XW": xw, "dd": ((wn - Wy) ** 2).sum(0), "rr": ((Wy - wn) * (wn - W)).sum(0),
-        "d": (s * (y - xw - shift)).sum(0), "aa": (s * e * e).sum(0),
+        "W": W1, "Wy": Wy1, "Wn": wn, "XW": xw, "dd": ((wn - Wy1) ** 2).sum(0),
+        "rr": ((Wy1 - wn) * (wn - W1)).sum(0), "d": (s * (y - xw - shift)).sum(0), "aa": (s * e * e).sum(0),
     }  # fmt: skip
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("positive", [False, True])
 def test_kernels_match_numpy(dtype, positive):
-    """``grad_prox`` and ``image`` give the step's candidate, image and per-lane sums of the
-    XLA step, with the elastic net's two strengths per feature and lane and rows of zero weight."""
+    """``grad_prox`` and ``image`` give the last step's picks of ``W`` and ``Wy`` (accepted lanes
+    take the candidate, extrapolated), the step's candidate, image and per-lane sums of the XLA step,
+    with the elastic net's two strengths per feature and lane and rows of zero weight."""
     rng = np.random.default_rng(int(positive))
     n, k, B = 96, 256, 16
     X = rng.standard_normal((n, k)) + 2.0
@@ -52,28 +55,31 @@ def test_kernels_match_numpy(dtype, positive):
     s[80:] = 0.0
     s /= s.sum(0)
     y = rng.standard_normal((n, 1))
-    Zy, Wy, W = rng.standard_normal((n, B)), rng.standard_normal((k, B)), rng.standard_normal((k, B))
+    Zy = rng.standard_normal((n, B))
+    W, Wy, Wp = (rng.standard_normal((k, B)) for _ in range(3))
+    accepted, beta = rng.random(B) > 0.3, rng.random(B)
     c = np.repeat(s[:, :1].T @ X, B, axis=0).T
     l1, l2 = 0.05 * rng.random((k, B)), 0.05 * rng.random((k, B)) * (rng.random((1, B)) > 0.5)
     L = 5.0 + rng.random(B)
     shift = rng.standard_normal(B)
-    ref = _reference(X, s, y, Zy, Wy, W, c, l1, l2, L, shift, positive)
-    args = [jnp.asarray(a, dtype) for a in (X, s, y, Zy, Wy, W, c, l1, l2, L)]
+    ref = _reference(X, s, y, Zy, W, Wy, Wp, accepted, beta, c, l1, l2, L, shift, positive)
+    args = [jnp.asarray(a, dtype) for a in (X, s, y, Zy, W, Wy, Wp, c, l1, l2, beta, L, shift)]
 
     @jax.jit
-    def run(X, s, y, Zy, Wy, W, c, l1, l2, L, shift):
-        Wn, *parts = _fused.grad_prox(X, s, y, Zy, Wy, W, c, l1, l2, L, positive)
-        return (Wn, *_fused.image(X, Wn, parts, s, y, Zy, shift))
+    def run(X, s, y, Zy, W, Wy, Wp, c, l1, l2, beta, L, shift):
+        G = s * (Zy - y)
+        W1, Wy1, Wn, *parts = _fused.grad_prox(X, G, W, Wy, Wp, c, l1, l2, jnp.asarray(accepted), beta, L, positive)
+        return (W1, Wy1, Wn, *_fused.image(X, Wn, parts, s, y, Zy, shift))
 
-    Wn, xw, d, aa, dd, rr = run(*args, jnp.asarray(shift, dtype))
+    got = dict(zip(("W", "Wy", "Wn", "XW", "d", "aa", "dd", "rr"), run(*args), strict=True))
     rtol = 1e-12 if dtype == np.float64 else 2e-4
-    for name, got in (("Wn", Wn), ("XW", xw), ("d", d), ("aa", aa), ("dd", dd), ("rr", rr)):
-        assert got.dtype == dtype
+    for name, val in got.items():
+        assert val.dtype == dtype
         want = ref[name]
-        np.testing.assert_allclose(np.asarray(got, np.float64), want, rtol=rtol, atol=rtol * np.abs(want).max(),
+        np.testing.assert_allclose(np.asarray(val, np.float64), want, rtol=rtol, atol=rtol * np.abs(want).max(),
                                    err_msg=name)  # fmt: skip
     if positive:
-        assert float(jnp.min(Wn)) >= 0.0
+        assert float(jnp.min(got["Wn"])) >= 0.0
 
 
 def _solve_both(make, accelerator, monkeypatch, n=70, p=256):
@@ -153,7 +159,7 @@ def test_fused_path_matches_the_xla_path(monkeypatch):
     for fused in (False, True):
         monkeypatch.setattr(S, "FUSED", fused)
         fits[fused] = jr.path(X, y, alphas=40, eps=1e-2, tol=1e-6, block_size=16)
-    assert calls and all(k % 128 == 0 and m % _fused.TN == 0 for m, k in calls), calls
+    assert calls and all(_fused.fits(k) and m == _fused.rows_padded(n) for m, k in calls), calls
     np.testing.assert_array_equal(fits[True].n_iter, fits[False].n_iter)
     tol_abs = 1e-6 * np.var(y)
     for i, alpha in enumerate(np.asarray(fits[True].alphas)):
