@@ -29,8 +29,11 @@ from jax.experimental import pallas as pl
 #: features per program of the gradient kernel; samples per chunk of its loop (powers of two, read
 #: when a solver is traced; untuned: ``benchmarks/gpu.sh OUT fused`` times others)
 TK, TN_LOOP = 32, 32
-#: samples per program of the image kernel; features per chunk of its loop
-TN, TK_LOOP = 16, 64
+#: samples per program of the image kernel; features per chunk of its loop.  Compiled for an H100,
+#: the wide path's 512 padded samples in 16 programs let XLA add their per-lane sums up in the
+#: kernel of the step's decision (9 kernels a turn of two steps); in 32 (TN 16), in kernels of their
+#: own (13)
+TN, TK_LOOP = 32, 64
 
 
 def lanes_padded(B: int) -> int:

@@ -82,7 +82,7 @@ def test_kernels_match_numpy(dtype, positive):
         assert float(jnp.min(got["Wn"])) >= 0.0
 
 
-def _solve_both(make, accelerator, monkeypatch, n=70, p=256):
+def _solve_both(make, accelerator, monkeypatch, n=70, p=256, max_iter=5000):
     """``fista`` on one centered design model with the XLA steps and with the fused ones."""
     if accelerator:
         monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
@@ -101,12 +101,12 @@ def _solve_both(make, accelerator, monkeypatch, n=70, p=256):
     radius = (jnp.ones((p, B)), jnp.ones(B))
     out = {}
     for fused in (False, True):
-        cfg = S._Config("closed", 5000, 10, fused=fused)
+        cfg = S._Config("closed", max_iter, 10, fused=fused)
 
         @jax.jit
         def run(X, y, s, center, pen, cfg=cfg):
             model = S._Design(X, y, s, jr.SquaredLoss(), "closed", center)
-            return S.fista(model, pen, W0, b0, L0, tol_abs, jnp.full(B, 5000), radius, cfg)
+            return S.fista(model, pen, W0, b0, L0, tol_abs, jnp.full(B, max_iter), radius, cfg)
 
         out[fused] = run(*(jnp.asarray(a) for a in (X, y, s, center)), pen)
     return X, y, pen, out
@@ -140,6 +140,19 @@ def test_fused_steps_take_the_iterates_of_the_xla_steps(pen, accelerator, monkey
             w = np.asarray(fused.W[:, j, 0])
             b = float(y.mean() - X.mean(0) @ w)
             assert numpy_gap(X, y, w, b, float(penalty.alpha[j])) <= 1e-9 * np.var(y)
+
+
+@pytest.mark.parametrize("pen", list(PENS), ids=list(PENS))
+def test_fused_checks_compute_the_gap_of_the_xla_checks(pen, monkeypatch):
+    """The fused solves' checks sum the gap's terms in stacked reductions: after 30 steps, far from
+    converged, their gaps are those of the generic checks at the (same, to rounding) iterates."""
+    *_, out = _solve_both(PENS[pen], True, monkeypatch, max_iter=30)
+    xla, fused = out[False], out[True]
+    np.testing.assert_array_equal(fused.status, S.Status.MAX_ITER)
+    np.testing.assert_array_equal(fused.n_iter, 30)
+    assert np.all(np.asarray(xla.crit) > 0)
+    np.testing.assert_allclose(fused.crit, xla.crit, rtol=1e-7)
+    np.testing.assert_allclose(fused.F, xla.F, rtol=1e-10)
 
 
 def test_fused_path_matches_the_xla_path(monkeypatch):
