@@ -17,8 +17,9 @@
 # carry .variants), one process each, in that order, in DTYPE (default float64).
 # PART "fused" writes fused.txt: the paths of jaxreg alone with FISTA's steps by jaxreg._fused's
 # Pallas kernels and by XLA's (run.py --fused on/off, alternating twice, DTYPES default float64; then
-# each of FUSED_TILES, "TK,TN_LOOP,TN,TK_LOOP" separated by spaces), and fused-profile.txt:
-# profile.py's batched iterations and trace of the wide path with the kernels.
+# each of FUSED_TILES, "TK,TN_LOOP,TN,TK_LOOP" separated by spaces), fused-iteration.md (one
+# iteration of 20 lanes on all features, either way), and fused-profile.txt: profile.py's batched
+# iterations and trace of the wide path with the kernels.  FUSED=on runs PART "main" with them.
 # PEERS (default sklearn,celer,liblinear), PROBLEMS, DTYPES, LANES, REPEAT and *_TIMEOUT override.
 set -u
 out=${1:-benchmarks/results/gpu}
@@ -59,6 +60,8 @@ if [ "$part" = fused ]; then
     timeout ${BENCH_TIMEOUT:-150} python3 benchmarks/run.py --out "$out/fused-$f" --peers "" --repeat "${REPEAT:-2}" \
       --dtypes "${DTYPES:-float64}" --problems "${PROBLEMS:-wide,cv}" $opt 2>&1 | grep '^| [a-z0-9-]* |'
   done 2>&1 | tee "$out/fused.txt"
+  timeout ${ITER_TIMEOUT:-120} python3 benchmarks/iteration.py --problems wide,square --lanes 20 --dtypes float64 \
+    --fused 0,1 --out "$out/fused-iteration" 2>&1 | grep '^|' | tail -4
   timeout ${PROFILE_TIMEOUT:-120} python3 benchmarks/profile.py --problems wide --fused on --trace --top 16 \
     2>&1 | tee "$out/fused-profile.txt"
   exit 0
@@ -82,8 +85,9 @@ if [ "$part" = graphs ]; then  # the while loops as CUDA graphs against XLA's de
   exit 0
 fi
 timeout ${ITER_TIMEOUT:-120} python3 benchmarks/iteration.py --problems wide,square --lanes "${LANES:-1,10}" \
-  --dtypes "${ITER_DTYPES:-float64}" --out "$out" 2>&1 | grep '^|' | tail -8
+  --dtypes "${ITER_DTYPES:-float64}" --fused "$([ "${FUSED:-off}" = on ] && echo 1 || echo 0)" --out "$out" \
+  2>&1 | grep '^|' | tail -8
 timeout ${BENCH_TIMEOUT:-420} python3 benchmarks/run.py --out "$out" --peers "${PEERS-sklearn,celer,liblinear}" --repeat "${REPEAT:-1}" \
-  --block-sizes "${BLOCK_SIZES:-auto}" --dtypes "${DTYPES:-float64,float32}" \
+  --block-sizes "${BLOCK_SIZES:-auto}" --dtypes "${DTYPES:-float64,float32}" --fused "${FUSED:-off}" \
   --problems "${PROBLEMS:-wide,square,cv,tall,logistic}" 2>&1 | grep -v '^|' | tail -40
 cat "$out/results.md" 2>/dev/null

@@ -55,7 +55,7 @@ def matmul_rate(dtype, size: int = 4096) -> float:
     return 2 * size**3 / best_of(lambda: f(a, a))
 
 
-def _fista_impl(X, y, n_iter, n_lanes: int, check_every: int = 50, unroll: bool = False):
+def _fista_impl(X, y, n_iter, n_lanes: int, check_every: int = 50, unroll: bool = False, fused: bool = False):
     """Batched FISTA of the solver on the full design, run for exactly ``n_iter`` iterations."""
     n, p = X.shape
     B = n_lanes
@@ -66,13 +66,13 @@ def _fista_impl(X, y, n_iter, n_lanes: int, check_every: int = 50, unroll: bool 
         X = jnp.pad(X, ((0, 0), (0, p - X.shape[1])))
     model = S._Design(X, y, s, jr.SquaredLoss(), "closed")
     L0 = 1.05 * S.lipschitz(X, s[:, :1], "closed") * jnp.ones(B, X.dtype)
-    cfg = S._Config("closed", 1 << 30, check_every, unroll=unroll)
+    cfg = S._Config("closed", 1 << 30, check_every, unroll=unroll, fused=fused)
     st = S.fista(model, pen, jnp.zeros((p, B, 1), X.dtype), jnp.zeros((B, 1), X.dtype), L0,
                  jnp.zeros(B, X.dtype), jnp.full(B, n_iter), (jnp.ones((p, B), X.dtype), jnp.ones(B, X.dtype)), cfg)
     return st.W, st.n_iter
 
 
-_STATIC = ("n_lanes", "check_every", "unroll")
+_STATIC = ("n_lanes", "check_every", "unroll", "fused")
 #: the solver's loop with XLA's default command buffers (as jaxreg compiles it), and on a GPU with
 #: the while loop as a CUDA graph with conditional nodes (problems.GPU_COMMAND_BUFFERS)
 _FISTA = {
@@ -83,10 +83,10 @@ _FISTA = {
 
 
 def iteration_time(X, y, B: int, n1: int = 100, n2: int = 600, check_every: int = 50, unroll: bool = False,
-                   graphs: bool = False) -> float:
+                   graphs: bool = False, fused: bool = False) -> float:
     """Seconds per iteration: the difference of a run of ``n2`` and of ``n1`` iterations (one compile)."""
     t = {}
-    run = lambda m: _FISTA[graphs](X, y, m, B, check_every, unroll)  # noqa: E731
+    run = lambda m: _FISTA[graphs](X, y, m, B, check_every, unroll, fused)  # noqa: E731
     for m in (n1, n2):
         t[m] = best_of(lambda: run(m), 3)
     assert int(run(n2)[1][0]) == n2
@@ -103,6 +103,9 @@ def main(argv=None):
     ap.add_argument("--unroll", default="0", help="0, 1 or 0,1: the steps between checks unrolled (one row each)")
     ap.add_argument("--graphs", default="0", help="0, 1 or 0,1: XLA's default command buffers, as jaxreg compiles "
                     "(0), or on a GPU the while loop as a CUDA graph (1); one row each")
+    ap.add_argument("--fused", default="0",
+                    help="0, 1 or 0,1: FISTA's steps by XLA (0) or by jaxreg._fused's kernels (1, with 2 lanes "
+                         "or more); one row each")
     args = ap.parse_args(argv)
     dev = jax.devices()[0]
     lines = [
@@ -110,9 +113,9 @@ def main(argv=None):
         "",
         f"FISTA with a gap check every {args.check_every} steps.",
         "",
-        "| problem | dtype | lanes B | unrolled | loop as graph | iteration (us) | bound (us) | iteration / bound "
-        "| bandwidth (GB/s) | matmul (TFLOP/s) |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| problem | dtype | lanes B | unrolled | loop as graph | fused | iteration (us) | bound (us) "
+        "| iteration / bound | bandwidth (GB/s) | matmul (TFLOP/s) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for dt in args.dtypes.split(","):
         dtype = jnp.dtype(dt)
@@ -123,11 +126,15 @@ def main(argv=None):
             n, p = X.shape
             for B in (int(b) for b in args.lanes.split(",")):
                 for unroll in (bool(int(u)) for u in args.unroll.split(",")):
-                    for graphs in (bool(int(g)) for g in args.graphs.split(",")):
-                        t = iteration_time(X, y, B, check_every=args.check_every, unroll=unroll, graphs=graphs)
+                    for graphs, fused in ((bool(int(g)), bool(int(f))) for g in args.graphs.split(",")
+                                          for f in args.fused.split(",")):  # fmt: skip
+                        if fused and B < 2:
+                            continue
+                        t = iteration_time(X, y, B, check_every=args.check_every, unroll=unroll, graphs=graphs,
+                                           fused=fused)  # fmt: skip
                         bound = max(2 * X.nbytes / bw, 4 * n * p * B / rate)
                         yes = lambda f: "yes" if f else "no"  # noqa: E731
-                        lines.append(f"| {name} {n}x{p} | {dt} | {B} | {yes(unroll)} | {yes(graphs)} | "
+                        lines.append(f"| {name} {n}x{p} | {dt} | {B} | {yes(unroll)} | {yes(graphs)} | {yes(fused)} | "
                                      f"{t * 1e6:.1f} | {bound * 1e6:.1f} | {t / bound:.2f} | {bw / 1e9:.0f} | "
                                      f"{rate / 1e12:.2f} |")
                         print(lines[-1], flush=True)

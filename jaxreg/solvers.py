@@ -604,14 +604,13 @@ def gap(
 
 def _fusable(model: Any, penalty: Penalty, W0: Array, mode: str) -> bool:
     """Whether :mod:`jaxreg._fused` takes :func:`fista`'s steps: squared loss with its intercept in
-    closed form on a centered design, an elastic-net-family penalty, several lanes of one output,
+    closed form (on a design centered or not), an elastic-net-family penalty, several lanes of one output,
     and features that the kernels' tiles divide (the working sets' buckets; all features on
     accelerators, a multiple of 128)."""
     return (
         isinstance(model, _Design)
         and model.quadratic
         and mode == "closed"
-        and model.center is not None
         and isinstance(penalty, _ElasticNetFamily)
         and W0.shape[1] > 1
         and W0.shape[2] == 1
@@ -669,8 +668,9 @@ def fista(
     n_p, B_p = _fused.rows_padded(n), _fused.lanes_padded(B)
     rows = lambda a: jnp.pad(a, [(0, n_p - n)] + [(0, 0)] * (a.ndim - 1))  # noqa: E731
     lanes = functools.partial(_pad_lanes, B=B_p)
+    center = jnp.zeros((k, B), W0.dtype) if model.center is None else model.center  # the same steps
     model = _Design(rows(model.X), rows(model.y), rows(lanes(model.s, axis=1)), model.loss, model.mode,
-                    lanes(model.center, axis=1))  # fmt: skip
+                    lanes(center, axis=1))  # fmt: skip
     penalty = jax.tree_util.tree_map(lambda a: lanes(a, axis=0), penalty)
     l1, l2 = jax.vmap(lambda pen: pen._strengths(k, W0.dtype))(penalty)
     # materialized before the loop (XLA would otherwise sink broadcasts of the strengths into it)

@@ -82,7 +82,7 @@ def test_kernels_match_numpy(dtype, positive):
         assert float(jnp.min(got["Wn"])) >= 0.0
 
 
-def _solve_both(make, accelerator, monkeypatch, n=70, p=256, max_iter=5000):
+def _solve_both(make, accelerator, monkeypatch, n=70, p=256, max_iter=5000, centered=True):
     """``fista`` on one centered design model with the XLA steps and with the fused ones."""
     if accelerator:
         monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
@@ -105,7 +105,7 @@ def _solve_both(make, accelerator, monkeypatch, n=70, p=256, max_iter=5000):
 
         @jax.jit
         def run(X, y, s, center, pen, cfg=cfg):
-            model = S._Design(X, y, s, jr.SquaredLoss(), "closed", center)
+            model = S._Design(X, y, s, jr.SquaredLoss(), "closed", center if centered else None)
             return S.fista(model, pen, W0, b0, L0, tol_abs, jnp.full(B, max_iter), radius, cfg)
 
         out[fused] = run(*(jnp.asarray(a) for a in (X, y, s, center)), pen)
@@ -140,6 +140,16 @@ def test_fused_steps_take_the_iterates_of_the_xla_steps(pen, accelerator, monkey
             w = np.asarray(fused.W[:, j, 0])
             b = float(y.mean() - X.mean(0) @ w)
             assert numpy_gap(X, y, w, b, float(penalty.alpha[j])) <= 1e-9 * np.var(y)
+
+
+def test_fused_steps_on_an_uncentered_design(monkeypatch):
+    """Without centers (the closed-form intercept of ``X`` itself) the kernels run with zero centers:
+    the iterates of XLA's steps on that model (``step_excess`` instead of ``forward_excess``)."""
+    X, y, penalty, out = _solve_both(PENS["lasso"], True, monkeypatch, centered=False)
+    xla, fused = out[False], out[True]
+    np.testing.assert_array_equal(fused.status, S.Status.CONVERGED)
+    assert np.all(np.abs(np.asarray(fused.n_iter) - np.asarray(xla.n_iter)) <= 10), (fused.n_iter, xla.n_iter)
+    np.testing.assert_allclose(fused.W, xla.W, atol=1e-6 * float(jnp.max(jnp.abs(xla.W))))
 
 
 @pytest.mark.parametrize("pen", list(PENS), ids=list(PENS))
