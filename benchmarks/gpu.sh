@@ -17,7 +17,7 @@
 # carry .variants), one process each, in that order, in DTYPE (default float64).
 # PART "fused" writes fused.txt: the paths of jaxreg alone with FISTA's steps by jaxreg._fused's
 # Pallas kernels and by XLA's (run.py --fused on/off, alternating twice, DTYPES default float64; then
-# each of FUSED_TILES, "TK,TN_LOOP,TN,TK_LOOP" separated by spaces), fused-iteration.md (one
+# each of FUSED_TILES, "TK,TN_LOOP,TN,TK_LOOP[,TB]" separated by spaces), fused-iteration.md (one
 # iteration of 20 lanes on all features, either way), and fused-profile.txt: profile.py's batched
 # iterations and trace of the wide path with the kernels.  FUSED=on runs PART "main" with them.
 # PEERS (default sklearn,celer,liblinear), PROBLEMS, DTYPES, LANES, REPEAT and *_TIMEOUT override.

@@ -119,13 +119,15 @@ def main(argv=None) -> None:
     ap.add_argument("--accelerator-loops", action="store_true",
                     help="on a CPU, solve as on accelerators (counts only; times mean nothing)")
     ap.add_argument("--fused-tiles", default="",
-                    help="with --fused on: TK,TN_LOOP,TN,TK_LOOP of jaxreg._fused (powers of two)")
+                    help="with --fused on: TK,TN_LOOP,TN,TK_LOOP[,TB] of jaxreg._fused (powers of two)")
     ap.add_argument("--fused", choices=("on", "off"), default="off",
                     help="on: FISTA's steps by jaxreg._fused's Pallas kernels where they apply")
     args = ap.parse_args(argv)
     jr.solvers.FUSED = args.fused == "on"
     if args.fused_tiles:
-        jr._fused.TK, jr._fused.TN_LOOP, jr._fused.TN, jr._fused.TK_LOOP = map(int, args.fused_tiles.split(","))
+        tiles = dict(zip(("TK", "TN_LOOP", "TN", "TK_LOOP", "TB"), map(int, args.fused_tiles.split(","))))
+        for name, value in tiles.items():
+            setattr(jr._fused, name, value)
     if args.accelerator_loops:
         jax.default_backend = lambda: "gpu"  # jaxreg reads it at each call to choose its loops
         jr._fused.INTERPRET = jax.devices()[0].platform == "cpu"  # the kernels in Pallas' interpreter
@@ -133,7 +135,8 @@ def main(argv=None) -> None:
     dtype = np.dtype(args.dtype).type
     print(f"# jax {jax.__version__}, {jax.devices()[0].device_kind}, {args.dtype}, tol {R.TOL}, "
           f"jaxreg from {Path(jr.__file__).parent}" + (", accelerator loops" if args.accelerator_loops else "")
-          + (f", fused steps (tiles {jr._fused.TK},{jr._fused.TN_LOOP},{jr._fused.TN},{jr._fused.TK_LOOP})"
+          + (f", fused steps (tiles {jr._fused.TK},{jr._fused.TN_LOOP},{jr._fused.TN},{jr._fused.TK_LOOP},"
+             f"{jr._fused.TB})"
              if jr.solvers.FUSED else ""))
     for name in args.problems.split(","):
         prob = P.make(name, args.scale)

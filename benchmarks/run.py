@@ -310,13 +310,15 @@ def main(argv=None):
                     help="on: compile jaxreg's programs with its while loops as CUDA graphs (command buffers "
                          "problems.GPU_COMMAND_BUFFERS) instead of XLA's defaults; no effect on a CPU")
     ap.add_argument("--fused-tiles", default="",
-                    help="with --fused on: TK,TN_LOOP,TN,TK_LOOP of jaxreg._fused (powers of two)")
+                    help="with --fused on: TK,TN_LOOP,TN,TK_LOOP[,TB] of jaxreg._fused (powers of two)")
     ap.add_argument("--fused", choices=("on", "off"), default="off",
                     help="on: FISTA's steps by jaxreg._fused's Pallas kernels where they apply (jaxreg.solvers.FUSED)")
     args = ap.parse_args(argv)
     jr.solvers.FUSED = args.fused == "on"
     if args.fused_tiles:
-        jr._fused.TK, jr._fused.TN_LOOP, jr._fused.TN, jr._fused.TK_LOOP = map(int, args.fused_tiles.split(","))
+        tiles = dict(zip(("TK", "TN_LOOP", "TN", "TK_LOOP", "TB"), map(int, args.fused_tiles.split(","))))
+        for name, value in tiles.items():
+            setattr(jr._fused, name, value)
     if args.gpu_graphs == "on":
         from jaxreg import _precision
 

@@ -29,6 +29,8 @@ from jax.experimental import pallas as pl
 #: features per program of the gradient kernel; samples per chunk of its loop (powers of two, read
 #: when a solver is traced; untuned: ``benchmarks/gpu.sh OUT fused`` times others)
 TK, TN_LOOP = 32, 32
+#: lanes per program of both kernels (more lanes: more programs)
+TB = 32
 #: samples per program of the image kernel; features per chunk of its loop.  Compiled for an H100,
 #: the wide path's 512 padded samples in 16 programs let XLA add their per-lane sums up in the
 #: kernel of the step's decision (9 kernels a turn of two steps); in 32 (TN 16), in kernels of their
@@ -160,18 +162,19 @@ def grad_prox(X: jax.Array, G: jax.Array, W: jax.Array, Wy: jax.Array, Wp: jax.A
     """
     n, k = X.shape
     B = Wy.shape[1]
+    tb = min(B, TB)
     nt = k // TK
-    tile = pl.BlockSpec((TK, B), lambda j: (j, 0))
+    tile = pl.BlockSpec((TK, tb), lambda j, l: (j, l))
     part = jax.ShapeDtypeStruct((nt, B), Wy.dtype)
-    row = pl.BlockSpec((1, B), lambda j: (j, 0))
-    row0 = pl.BlockSpec((1, B), lambda j: (0, 0))
+    row = pl.BlockSpec((1, tb), lambda j, l: (j, l))
+    lanes = pl.BlockSpec((1, tb), lambda j, l: (0, l))
     arr = jax.ShapeDtypeStruct((k, B), Wy.dtype)
     return pl.pallas_call(
         functools.partial(_grad_prox_kernel, positive=positive),
         out_shape=(arr, arr, arr, part, part, part),
-        grid=(nt,),
-        in_specs=[pl.BlockSpec((n, TK), lambda j: (0, j)), pl.BlockSpec((n, B), lambda j: (0, 0)),
-                  tile, tile, tile, tile, tile, tile, row0, row0, row0],
+        grid=(nt, B // tb),
+        in_specs=[pl.BlockSpec((n, TK), lambda j, l: (0, j)), pl.BlockSpec((n, tb), lambda j, l: (0, l)),
+                  tile, tile, tile, tile, tile, tile, lanes, lanes, lanes],
         out_specs=(tile, tile, tile, row, row, row),
         compiler_params=_compiler_params(),
         interpret=_interpret(),
@@ -186,18 +189,19 @@ def image(X: jax.Array, Wn: jax.Array, parts: tuple[jax.Array, jax.Array, jax.Ar
     ``parts`` (``||dW||**2``, ``<Wy - Wn, Wn - W>``, ``c.Wn``) of which it subtracts the last."""
     n, k = X.shape
     B = Wn.shape[1]
+    tb = min(B, TB)
     nt = n // TN
-    full = lambda shape: pl.BlockSpec(shape, lambda i: (0, 0))
-    tile = pl.BlockSpec((TN, B), lambda i: (i, 0))
+    tile = pl.BlockSpec((TN, tb), lambda i, l: (i, l))
     part = jax.ShapeDtypeStruct((nt, B), Wn.dtype)
-    row = pl.BlockSpec((1, B), lambda i: (i, 0))
+    row = pl.BlockSpec((1, tb), lambda i, l: (i, l))
+    cols = lambda m: pl.BlockSpec((m, tb), lambda i, l: (0, l))  # noqa: E731
     dd, rr, cw = parts
     xw, sr, aa, dd, rr = pl.pallas_call(
         _image_kernel,
         out_shape=(jax.ShapeDtypeStruct((n, B), Wn.dtype), part, part, part, part),
-        grid=(nt,),
-        in_specs=[pl.BlockSpec((TN, k), lambda i: (i, 0)), full((k, B)), full(dd.shape), full(rr.shape),
-                  full(cw.shape), tile, pl.BlockSpec((TN, 1), lambda i: (i, 0)), tile, full((1, B))],
+        grid=(nt, B // tb),
+        in_specs=[pl.BlockSpec((TN, k), lambda i, l: (i, 0)), cols(k), cols(dd.shape[0]), cols(rr.shape[0]),
+                  cols(cw.shape[0]), tile, pl.BlockSpec((TN, 1), lambda i, l: (i, 0)), tile, cols(1)],
         out_specs=(tile, row, row, row, row),
         compiler_params=_compiler_params(),
         interpret=_interpret(),

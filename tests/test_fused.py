@@ -46,9 +46,11 @@ def _reference(X, s, y, Zy, W, Wy, Wp, accepted, beta, c, l1, l2, L, shift, posi
 def test_kernels_match_numpy(dtype, positive):
     """``grad_prox`` and ``image`` give the last step's picks of ``W`` and ``Wy`` (accepted lanes
     take the candidate, extrapolated), the step's candidate, image and per-lane sums of the XLA step,
-    with the elastic net's two strengths per feature and lane and rows of zero weight."""
+    with the elastic net's two strengths per feature and lane, rows of zero weight, and the lanes in
+    two blocks of programs."""
+    assert _fused.TB == 32
     rng = np.random.default_rng(int(positive))
-    n, k, B = 96, 256, 16
+    n, k, B = 96, 256, 64
     X = rng.standard_normal((n, k)) + 2.0
     X[80:] = 0.0  # padded samples
     s = rng.random((n, B))
