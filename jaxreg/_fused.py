@@ -63,6 +63,11 @@ def _interpret() -> bool:
     return jax.default_backend() == "cpu" if INTERPRET is None else INTERPRET
 
 
+def available() -> bool:
+    """Whether the kernels can run: compiled by Triton on a GPU, or in the interpreter."""
+    return _interpret() or jax.default_backend() == "gpu"
+
+
 def _compiler_params() -> Any:
     if _interpret():
         return None

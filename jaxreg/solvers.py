@@ -107,7 +107,8 @@ def rmatmul(X: Array, G: Array) -> Array:
 
 #: FISTA's steps by the Pallas kernels of :mod:`jaxreg._fused` (two a step instead of about ten XLA
 #: kernels on a GPU) wherever they apply (:func:`_fusable`), in the solvers configured after this
-#: is set.  Off until a GPU has timed them: on a CPU they run in Pallas' interpreter, for tests.
+#: is set.  Off until a GPU has timed them: on a CPU they run in Pallas' interpreter, for tests;
+#: on TPUs (no Triton) the steps stay XLA's.
 FUSED = False
 
 #: squared loss on a working set of at most this many times ``n_samples`` features is solved on the
@@ -606,9 +607,10 @@ def _fusable(model: Any, penalty: Penalty, W0: Array, mode: str) -> bool:
     """Whether :mod:`jaxreg._fused` takes :func:`fista`'s steps: squared loss with its intercept in
     closed form (on a design centered or not), an elastic-net-family penalty, several lanes of one output,
     and features that the kernels' tiles divide (the working sets' buckets; all features on
-    accelerators, a multiple of 128)."""
+    accelerators, a multiple of 128), on a GPU (or in Pallas' interpreter; not on TPUs)."""
     return (
-        isinstance(model, _Design)
+        _fused.available()
+        and isinstance(model, _Design)
         and model.quadratic
         and mode == "closed"
         and isinstance(penalty, _ElasticNetFamily)

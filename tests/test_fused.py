@@ -194,3 +194,21 @@ def test_fused_path_matches_the_xla_path(monkeypatch):
     yb = (y > np.median(y)).astype(float)
     jr.path(X, yb, jr.LogisticLoss(), alphas=5, tol=1e-4, block_size=16)
     assert not calls
+
+
+def test_fused_steps_only_where_the_kernels_run(monkeypatch):
+    """The kernels are Triton's: a GPU, or the interpreter (a CPU); a TPU keeps XLA's steps.  They
+    also need squared loss with the intercept in closed form and several lanes."""
+    n, p, B = 40, 128, 4
+    X, y, s = jnp.ones((n, p)), jnp.ones(n), jnp.full((n, B), 1.0 / n)
+    pen = jr.L1(alpha=jnp.ones(B), weights=jnp.ones((B, p)))
+    W0 = jnp.zeros((p, B, 1))
+    model = S._Design(X, y, s, jr.SquaredLoss(), "closed")
+    assert S._fusable(model, pen, W0, "closed")  # the interpreter on this CPU
+    for backend, ok in (("gpu", True), ("tpu", False)):
+        monkeypatch.setattr(jax, "default_backend", lambda backend=backend: backend)
+        assert S._fusable(model, pen, W0, "closed") == ok
+    monkeypatch.setattr(_fused, "INTERPRET", True)
+    assert not S._fusable(S._Design(X, y, s, jr.LogisticLoss(), "grad"), pen, W0, "grad")
+    assert not S._fusable(model, pen, W0[:, :1], "closed")  # one lane: a matrix-vector product
+    assert not S._fusable(model, pen, W0[:100], "closed")  # features the tiles do not divide
