@@ -19,7 +19,7 @@
 # Pallas kernels and by XLA's (run.py --fused on/off, alternating twice, DTYPES default float64; then
 # each of FUSED_TILES, "TK,TN_LOOP,TN,TK_LOOP[,TB]" separated by spaces), fused-iteration.md (one
 # iteration of 20 lanes on all features, either way), and fused-profile.txt: profile.py's batched
-# iterations and trace of the wide path with the kernels.  FUSED=on runs PART "main" with them.
+# iterations (checks every 10 and 20 steps) and trace of the wide path with the kernels.  FUSED=on runs PART "main" with them.
 # PEERS (default sklearn,celer,liblinear), PROBLEMS, DTYPES, LANES, REPEAT and *_TIMEOUT override.
 set -u
 out=${1:-benchmarks/results/gpu}
@@ -62,7 +62,8 @@ if [ "$part" = fused ]; then
   done 2>&1 | tee "$out/fused.txt"
   timeout ${ITER_TIMEOUT:-120} python3 benchmarks/iteration.py --problems wide,square --lanes 20 --dtypes float64 \
     --fused 0,1 --out "$out/fused-iteration" 2>&1 | grep '^|' | tail -4
-  timeout ${PROFILE_TIMEOUT:-120} python3 benchmarks/profile.py --problems wide --fused on --trace --top 16 \
+  timeout ${PROFILE_TIMEOUT:-120} python3 benchmarks/profile.py --problems wide --fused on --check-every 10,20 \
+    --trace --top 16 \
     2>&1 | tee "$out/fused-profile.txt"
   exit 0
 fi

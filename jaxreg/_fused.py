@@ -65,15 +65,25 @@ def _interpret() -> bool:
 
 def available() -> bool:
     """Whether the kernels can run: compiled by Triton on a GPU, or in the interpreter."""
-    return _interpret() or jax.default_backend() == "gpu"
+    return _interpret() or (jax.default_backend() == "gpu" and _triton() is not None)
+
+
+@functools.cache
+def _triton() -> Any:
+    """Pallas' Triton module, or None where this jax has none."""
+    try:
+        from jax.experimental.pallas import triton
+    except ImportError:  # pragma: no cover - depends on the installed jax
+        return None
+    return triton
 
 
 def _compiler_params() -> Any:
     if _interpret():
         return None
-    from jax.experimental.pallas import triton as plt
-
-    return plt.CompilerParams(num_warps=4, num_stages=2)
+    plt = _triton()
+    params = getattr(plt, "CompilerParams", None) or plt.TritonCompilerParams  # the older name
+    return params(num_warps=4, num_stages=2)
 
 
 def _dot_t(a: jax.Array, b: jax.Array) -> jax.Array:
