@@ -24,7 +24,6 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-from jax.experimental import pallas as pl
 
 #: features per program of the gradient kernel; samples per chunk of its loop (powers of two, read
 #: when a solver is traced; untuned: ``benchmarks/gpu.sh OUT fused`` times others)
@@ -69,6 +68,14 @@ def available() -> bool:
 
 
 @functools.cache
+def _pallas() -> Any:
+    """``jax.experimental.pallas``, imported at the first trace of a kernel (not with jaxreg)."""
+    from jax.experimental import pallas
+
+    return pallas
+
+
+@functools.cache
 def _triton() -> Any:
     """Pallas' Triton module, or None where this jax has none."""
     try:
@@ -101,6 +108,7 @@ def _grad_prox_kernel(x_ref, g_ref, w_ref, wy_ref, wp_ref, c_ref, l1_ref, l2_ref
                       w_out, wy_out, wn_out, dd_ref, rr_ref, cw_ref, *, positive: bool):  # fmt: skip
     """One tile of features: the last step's picks of ``W`` and ``Wy``, then
     ``Wn = prox(Wy - (X.T G - c sum(G)) / L)`` and its per-lane sums."""
+    pl = _pallas()
     n_p = x_ref.shape[0]
     tk, B = wy_ref.shape
     dtype = wy_ref.dtype
@@ -137,6 +145,7 @@ def _image_kernel(x_ref, wn_ref, dd_ref, rr_ref, cw_ref, s_ref, y_ref, zy_ref, s
                   xw_ref, sr_ref, aa_ref, dd_out, rr_out):  # fmt: skip
     """One tile of samples: ``X Wn - c.Wn`` and its per-lane sums for the intercept and the excess;
     and each program the totals of the gradient kernel's per-tile sums (XLA reads the first's)."""
+    pl = _pallas()
     tn = x_ref.shape[0]
     k = x_ref.shape[1]
     B = wn_ref.shape[1]
@@ -175,6 +184,7 @@ def grad_prox(X: jax.Array, G: jax.Array, W: jax.Array, Wy: jax.Array, Wp: jax.A
     strengths; ``(B,)``: whether each lane accepted the last step's candidate, its extrapolation
     ``beta``, and this step's ``L``.  ``n`` a multiple of :data:`TN_LOOP`, ``k`` of ``4 TK``.
     """
+    pl = _pallas()
     n, k = X.shape
     B = Wy.shape[1]
     tb = min(B, TB)
@@ -202,6 +212,7 @@ def image(X: jax.Array, Wn: jax.Array, parts: tuple[jax.Array, jax.Array, jax.Ar
     """``XW = X Wn - c.Wn (n, B)``, the per-lane sums ``sum s (y - XW - shift)`` and
     ``sum s (XW - Zy + shift)**2``, and the totals ``(B,)`` of the gradient kernel's per-tile sums
     ``parts`` (``||dW||**2``, ``<Wy - Wn, Wn - W>``, ``c.Wn``) of which it subtracts the last."""
+    pl = _pallas()
     n, k = X.shape
     B = Wn.shape[1]
     tb = min(B, TB)
