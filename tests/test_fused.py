@@ -167,10 +167,12 @@ def test_fused_checks_compute_the_gap_of_the_xla_checks(pen, monkeypatch):
     np.testing.assert_allclose(fused.F, xla.F, rtol=1e-10)
 
 
-def test_fused_path_matches_the_xla_path(monkeypatch):
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_fused_path_matches_the_xla_path(dtype, monkeypatch):
     """``jr.path`` with ``FUSED`` takes its working-set solves (buckets of 128 features and more)
     through the kernels, with the accelerators' loops and recycled lanes: the same iterations and
-    solutions within ``tol`` by NumPy's gap.  Other models (logistic loss) keep XLA's steps."""
+    solutions within ``tol`` by NumPy's gap (float64 data; float32 data at ``tol=1e-4``, within a
+    check of XLA's iterations).  Other models (logistic loss) keep XLA's steps."""
     monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
     monkeypatch.setattr(_fused, "INTERPRET", True)
     calls = []
@@ -180,16 +182,21 @@ def test_fused_path_matches_the_xla_path(monkeypatch):
     n, p = 60, 300
     X = rng.standard_normal((n, p)) + 1.0
     y = X[:, :6] @ rng.standard_normal(6) + 0.3 * rng.standard_normal(n)
+    tol = 1e-6 if dtype == np.float64 else 1e-4
     fits = {}
     for fused in (False, True):
         monkeypatch.setattr(S, "FUSED", fused)
-        fits[fused] = jr.path(X, y, alphas=40, eps=1e-2, tol=1e-6, block_size=16)
+        fits[fused] = jr.path(X.astype(dtype), y.astype(dtype), alphas=40, eps=1e-2, tol=tol, block_size=16)
     assert calls and all(_fused.fits(k) and m == _fused.rows_padded(n) for m, k in calls), calls
-    np.testing.assert_array_equal(fits[True].n_iter, fits[False].n_iter)
-    tol_abs = 1e-6 * np.var(y)
+    assert np.all(np.asarray(fits[True].converged))
+    if dtype == np.float64:
+        np.testing.assert_array_equal(fits[True].n_iter, fits[False].n_iter)
+    else:
+        assert np.all(np.abs(np.asarray(fits[True].n_iter) - np.asarray(fits[False].n_iter)) <= 10)
+    tol_abs = tol * np.var(y)
     for i, alpha in enumerate(np.asarray(fits[True].alphas)):
-        coef, b = np.asarray(fits[True].coef[i]), float(fits[True].intercept[i])
-        assert numpy_gap(X, y, coef, b, alpha) <= tol_abs
+        coef, b = np.asarray(fits[True].coef[i], np.float64), float(fits[True].intercept[i])
+        assert numpy_gap(X, y, coef, b, float(alpha)) <= tol_abs
     calls.clear()
     yb = (y > np.median(y)).astype(float)
     jr.path(X, yb, jr.LogisticLoss(), alphas=5, tol=1e-4, block_size=16)
