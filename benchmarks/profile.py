@@ -134,7 +134,8 @@ def main(argv=None) -> None:
     R.MIN_STEADY_SECONDS = args.min_seconds
     dtype = np.dtype(args.dtype).type
     print(f"# jax {jax.__version__}, {jax.devices()[0].device_kind}, {args.dtype}, tol {R.TOL}, "
-          f"jaxreg from {Path(jr.__file__).parent}" + (", accelerator loops" if args.accelerator_loops else "")
+          f"jaxreg from {Path(jr.__file__).parent}"
+          + (", accelerator loops" if args.accelerator_loops else "")
           + (f", fused steps (tiles {jr._fused.TK},{jr._fused.TN_LOOP},{jr._fused.TN},{jr._fused.TK_LOOP},"
              f"{jr._fused.TB})"
              if jr.solvers.FUSED else ""))

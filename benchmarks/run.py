@@ -312,7 +312,8 @@ def main(argv=None):
     ap.add_argument("--fused-tiles", default="",
                     help="with --fused on: TK,TN_LOOP,TN,TK_LOOP[,TB] of jaxreg._fused (powers of two)")
     ap.add_argument("--fused", choices=("on", "off"), default="off",
-                    help="on: FISTA's steps by jaxreg._fused's Pallas kernels where they apply (jaxreg.solvers.FUSED)")
+                    help="on: FISTA's steps by jaxreg._fused's Pallas kernels where they apply "
+                         "(jaxreg.solvers.FUSED)")
     args = ap.parse_args(argv)
     jr.solvers.FUSED = args.fused == "on"
     if args.fused_tiles:

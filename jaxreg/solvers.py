@@ -683,7 +683,8 @@ def fista(
                 lanes(tol_abs, axis=0), lanes(max_iter, axis=0), (lanes(radius[0], axis=1),
                 lanes(radius[1], axis=0)), cfg, has_dual, lanes(kappa, axis=0), plan, B)  # fmt: skip
     axes = {"W": 1, "Wy": 1, "W_check": 1, "img": 1, "imgy": 1}
-    st = st._replace(**{f: jax.lax.slice_in_dim(getattr(st, f), 0, B, axis=axes.get(f, 0)) for f in st._fields})
+    st = st._replace(**{f: jax.lax.slice_in_dim(getattr(st, f), 0, B, axis=axes.get(f, 0))
+                        for f in st._fields})  # fmt: skip
     return st._replace(img=st.img[:n], imgy=st.imgy[:n])
 
 
@@ -737,14 +738,14 @@ def _fista(
         l1_only = (l2 == 0) & (l1 > 0)
         ratio = jnp.where(l1_only, a / jnp.where(l1_only, l1, 1.0), 0.0)
         free = (l1 == 0) & (l2 == 0)
-        rows = [l1 * jnp.abs(W) + 0.5 * l2 * W * W, jnp.where(free, jnp.maximum(2.0 * jnp.abs(W), radius[0]) * a, 0.0),
-                (W != st.W_check[..., 0]).astype(dtype)]  # fmt: skip
+        box = jnp.where(free, jnp.maximum(2.0 * jnp.abs(W), radius[0]) * a, 0.0)
+        rows = [l1 * jnp.abs(W) + 0.5 * l2 * W * W, box, (W != st.W_check[..., 0]).astype(dtype)]
         g, box, changed = jnp.sum(jnp.stack(rows), axis=1)
         c = 1.0 / jnp.maximum(jnp.max(ratio, axis=0), 1.0)
         conj = 0.0
         if not isinstance(penalty, L1):  # (|c v| - l1)_+**2 / (2 l2) where l2 > 0
-            conj = jnp.sum(jnp.where(l2 > 0, jnp.maximum(c * a - l1, 0.0) ** 2 / jnp.where(l2 > 0, 2.0 * l2, 1.0), 0.0),
-                           axis=0)  # fmt: skip
+            over = jnp.maximum(c * a - l1, 0.0)
+            conj = jnp.sum(jnp.where(l2 > 0, over**2 / jnp.where(l2 > 0, 2.0 * l2, 1.0), 0.0), axis=0)
         F = 0.5 * S2
         return F + g + (-c * Sy + 0.5 * c * c * S2) + conj + c * box, F, changed
 
@@ -863,7 +864,7 @@ def _fista(
         beta = jnp.where(restart, 0.0, beta)
         t_next = jnp.where(restart, 1.0, t_next)
         by = bn + beta[:, None] * (bn - st.b)
-        pick = lambda new, old: jnp.where(accept.reshape((-1,) + (1,) * (new.ndim - 1)), new, old)  # noqa: E731
+        pick = lambda new, old: jnp.where(accept.reshape((-1,) + (1,) * (new.ndim - 1)), new, old)
         return st._replace(
             b=pick(bn, st.b),
             F=pick(Fn, st.F),
@@ -904,18 +905,21 @@ def _fista(
             Zy = images["imgy"][..., 0]
             G = plan.s * (Zy - plan.y)  # f'(z) = z - y, weighted
             W, Wy, Wn, *parts = _fused.grad_prox(plan.X, G, st.W[..., 0], st.Wy[..., 0], Wp, plan.center,
-                                                 plan.l1, plan.l2, accepted, beta, st.L, plan.positive)  # fmt: skip
+                                                 plan.l1, plan.l2, accepted, beta, st.L,
+                                                 plan.positive)  # fmt: skip
             shift = st.b[:, 0]
             xw, d, aa, dd, rr = _fused.image(plan.X, Wn, parts, plan.s, plan.y, Zy, shift)
             st = st._replace(W=W[..., None], Wy=Wy[..., None], **images)
             # as _Design.forward_excess: b = shift + d, and the excess (sum_i s_i a_i**2 - d**2) / 2
             bn = shift + d
-            st, accepted, beta = decide(st, active, bn[:, None], st.F, 0.5 * (aa - d * d), (dd, None, rr), 0.0, True)
+            excess = 0.5 * (aa - d * d)
+            st, accepted, beta = decide(st, active, bn[:, None], st.F, excess, (dd, None, rr), 0.0, True)
             return st, (Wn, xw, accepted.astype(dtype), beta, bn)
 
         none = (st.W[..., 0], st.img[..., 0], jnp.zeros(B, dtype), jnp.zeros(B, dtype), jnp.zeros(B, dtype))
         unroll = cfg.unroll or (1 if jax.default_backend() == "cpu" else 2)
-        st, (Wp, XWp, accepted, beta, bp) = jax.lax.fori_loop(0, cfg.check_every, one, (st, none), unroll=unroll)
+        st, (Wp, XWp, accepted, beta, bp) = jax.lax.fori_loop(0, cfg.check_every, one, (st, none),
+                                                              unroll=unroll)  # fmt: skip
         return st._replace(**moved(st, accepted > 0.5, beta, Wp[..., None], (XWp + bp)[..., None]))
 
     img0, b0 = model.forward(W0, b0)

@@ -70,7 +70,8 @@ def test_kernels_match_numpy(dtype, positive):
     @jax.jit
     def run(X, s, y, Zy, W, Wy, Wp, c, l1, l2, beta, L, shift):
         G = s * (Zy - y)
-        W1, Wy1, Wn, *parts = _fused.grad_prox(X, G, W, Wy, Wp, c, l1, l2, jnp.asarray(accepted), beta, L, positive)
+        acc = jnp.asarray(accepted)
+        W1, Wy1, Wn, *parts = _fused.grad_prox(X, G, W, Wy, Wp, c, l1, l2, acc, beta, L, positive)
         return (W1, Wy1, Wn, *_fused.image(X, Wn, parts, s, y, Zy, shift))
 
     got = dict(zip(("W", "Wy", "Wn", "XW", "d", "aa", "dd", "rr"), run(*args), strict=True))
@@ -78,8 +79,8 @@ def test_kernels_match_numpy(dtype, positive):
     for name, val in got.items():
         assert val.dtype == dtype
         want = ref[name]
-        np.testing.assert_allclose(np.asarray(val, np.float64), want, rtol=rtol, atol=rtol * np.abs(want).max(),
-                                   err_msg=name)  # fmt: skip
+        atol = rtol * np.abs(want).max()
+        np.testing.assert_allclose(np.asarray(val, np.float64), want, rtol=rtol, atol=atol, err_msg=name)
     if positive:
         assert float(jnp.min(got["Wn"])) >= 0.0
 
