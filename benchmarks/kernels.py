@@ -19,6 +19,11 @@ not needed by anything else here, and on a machine without a GPU only its compil
     /tmp/aot/bin/pip install "jax==0.10.2" "jaxlib==0.10.2" "jax-cuda12-plugin==0.10.2" \\
         "jax-cuda12-pjrt==0.10.2" optax
     PYTHONPATH=. /tmp/aot/bin/python benchmarks/kernels.py --problems wide,square --kernels
+
+``--path`` also estimates the kernels of one call of the path: each loop's kernels times its
+iterations in a run of the same path on this CPU with the accelerators' loops (wide: about 8650;
+the H200's trace at 7915583 counted 8335 events).  ``--fused`` compiles with
+``jaxreg.solvers.FUSED`` (wide: about 4700).
 """
 
 from __future__ import annotations
@@ -217,6 +222,104 @@ def tree(hlo: str) -> list[str]:
     return out
 
 
+def _node(comps: dict, comp: str) -> list[dict]:
+    """The loops and conditionals directly in ``comp``, each with its own nested ones."""
+    direct = lambda c: len([i for i in comps[c] if i["opcode"] not in _NO_KERNEL | _CONTROL])  # noqa: E731
+    out = []
+    for ins in comps[comp]:
+        if ins["opcode"] == "while":
+            body = re.search(r"body=%?([\w.\-]+)", ins["rest"]).group(1)
+            cond = re.search(r"condition=%?([\w.\-]+)", ins["rest"]).group(1)
+            trip = re.search(r'"known_trip_count":\{"n":"(\d+)"', ins["rest"])
+            out.append({"body": direct(body), "cond": direct(cond),
+                        "trip": int(trip.group(1)) if trip else None, "inner": _node(comps, body)})  # fmt: skip
+        elif ins["opcode"] == "conditional":
+            names = re.findall(r"branch_computations=\{([^}]*)\}", ins["rest"])
+            branches = [b.strip().lstrip("%") for n in names for b in n.split(",")]
+            out.append({"branches": [{"direct": direct(b), "inner": _node(comps, b)} for b in branches]})
+    return out
+
+
+def _known(nodes: list[dict]) -> int:
+    """Kernels of the loops of known trip count among ``nodes`` (and nested in them), per pass."""
+    return sum(n["trip"] * (n["body"] + n["cond"] + _known(n["inner"])) + n["cond"]
+               for n in nodes if "trip" in n and n["trip"] is not None)  # fmt: skip
+
+
+def path_kernels(
+    hlo: str, calls: list[tuple[int, int]], rounds: int, caps: tuple[int, ...], check_every: int
+) -> int:
+    """Kernels one call of the path program launches, estimated from its compiled loops and the
+    iterations of a run of the same path: ``calls``, each FISTA solve's working set and most
+    iterations of a lane; ``rounds``, its batched solves (rounds of recycled lanes, or blocks).
+
+    The program's loops: the rounds (or blocks) hold the working-set loop, which holds a
+    conditional with a branch per working-set size (``caps``, then all features); a branch holds
+    the power iterations and the loop of checks, each check after a loop of known length over the
+    steps.  A loop's condition counts once per iteration and once more at its end.
+    """
+    comps = computations(hlo)
+    entry = next(m.group(1) for line in hlo.splitlines() if (m := re.match(r"^ENTRY\s+%?([\w.\-]+)", line)))
+    direct = len([i for i in comps[entry] if i["opcode"] not in _NO_KERNEL | _CONTROL])
+
+    def find(nodes: list[dict], path: list[dict]) -> list[dict] | None:  # the loops down to the switch
+        for n in nodes:
+            if "branches" in n:
+                return path
+            if "inner" in n and (got := find(n["inner"], [*path, n])) is not None:
+                return got
+        return None
+
+    loops = find(_node(comps, entry), [])
+    rounds_loop, ws_loop = loops[-2], loops[-1]
+    switch = next(n for n in ws_loop["inner"] if "branches" in n)
+    total = direct + _known(_node(comps, entry))  # blocks: a loop of known length
+    if rounds_loop["trip"] is None:  # rounds of recycled lanes
+        total += rounds * (rounds_loop["body"] + rounds_loop["cond"] + _known(rounds_loop["inner"]))
+        total += rounds_loop["cond"]
+    for k, iters in calls:
+        total += ws_loop["body"] + ws_loop["cond"] + _known(ws_loop["inner"])
+        # the working sets' branches, then all features (padded on accelerators)
+        index = caps.index(k) if k in caps else len(caps)
+        branch = switch["branches"][min(index, len(switch["branches"]) - 1)]
+        checks = next(n for n in branch["inner"] if n.get("trip") is None)
+        per_check = checks["body"] + checks["cond"] + _known(checks["inner"])
+        total += branch["direct"] + _known(branch["inner"]) + checks["cond"]
+        total += -(-iters // check_every) * per_check
+    return total + ws_loop["cond"] * rounds
+
+
+def _path_calls(prob: P.Problem, dtype: Any) -> tuple[list[tuple[int, int]], int]:
+    """``jr.path``'s FISTA solves (working set, most iterations of a lane) and batched solves on
+    ``prob``, with the accelerators' loops on this CPU (the fused kernels in the interpreter)."""
+    calls: list[tuple[int, int]] = []
+    solves: list[int] = []
+    fista, run = jr.solvers.fista, jr.solvers.run
+
+    def fista_spy(model: Any, penalty: Any, W0: Any, *args: Any, **kwargs: Any) -> Any:
+        st = fista(model, penalty, W0, *args, **kwargs)
+        jax.debug.callback(lambda m, k=W0.shape[0]: calls.append((k, int(m))), st.n_iter.max())
+        return st
+
+    def run_spy(*args: Any, **kwargs: Any) -> Any:
+        st = run(*args, **kwargs)
+        jax.debug.callback(lambda m: solves.append(int(m)), st.n_iter.max())
+        return st
+
+    loss = jr.LogisticLoss() if prob.kind == "logistic" else jr.SquaredLoss()
+    n_alphas = R.N_CS if prob.kind == "logistic" else R.N_ALPHAS
+    jr.solvers.fista, jr.solvers.run = fista_spy, run_spy
+    jr._fused.INTERPRET = True
+    try:
+        jr.path(prob.X.astype(dtype), prob.y.astype(dtype), loss, alphas=n_alphas, eps=R.EPS, tol=R.TOL,
+                max_iter=10_001)  # a program of its own, traced with the spies  # fmt: skip
+        jax.effects_barrier()
+    finally:
+        jr.solvers.fista, jr.solvers.run = fista, run
+        jr._fused.INTERPRET = False
+    return calls, len(solves)
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--problems", default="wide")
@@ -226,6 +329,9 @@ def main(argv: list[str] | None = None) -> None:
                     help="the whole program's loops and branches, each with the kernels it launches directly")
     ap.add_argument("--cublas", action="store_true", help="matrix products by cuBLAS instead of Triton")
     ap.add_argument("--fused", action="store_true", help="FISTA's steps by jaxreg._fused's kernels")
+    ap.add_argument("--path", action="store_true",
+                    help="also estimate the kernels of one path: its loops' counts times the iterations of "
+                         "a run of the path on this CPU (slow with --fused: the kernels in the interpreter)")
     args = ap.parse_args(argv)
     jr.solvers.FUSED = args.fused
     jax.default_backend = lambda: "gpu"  # jaxreg reads it at each call to choose its loops
@@ -256,6 +362,11 @@ def main(argv: list[str] | None = None) -> None:
             f"{name} {prob.X.shape[0]}x{prob.X.shape[1]}, {cfg.solver.capacities} features a working set, "
             f"{lanes}: compiled in {time.perf_counter() - t0:.1f} s"
         )
+        if args.path:
+            calls, rounds = _path_calls(prob, dtype)
+            est = path_kernels(hlo, calls, rounds, cfg.solver.capacities, cfg.solver.check_every)
+            print(f"  one path: about {est} kernels ({rounds} batched solves, {len(calls)} FISTA solves of "
+                  f"{sum(m for _, m in calls)} iterations)")
         if args.tree:
             print("\n".join(tree(hlo)))
             continue
