@@ -231,8 +231,8 @@ def _node(comps: dict, comp: str) -> list[dict]:
             body = re.search(r"body=%?([\w.\-]+)", ins["rest"]).group(1)
             cond = re.search(r"condition=%?([\w.\-]+)", ins["rest"]).group(1)
             trip = re.search(r'"known_trip_count":\{"n":"(\d+)"', ins["rest"])
-            out.append({"body": direct(body), "cond": direct(cond),
-                        "trip": int(trip.group(1)) if trip else None, "inner": _node(comps, body)})  # fmt: skip
+            trip = int(trip.group(1)) if trip else None
+            out.append({"body": direct(body), "cond": direct(cond), "trip": trip, "inner": _node(comps, body)})
         elif ins["opcode"] == "conditional":
             names = re.findall(r"branch_computations=\{([^}]*)\}", ins["rest"])
             branches = [b.strip().lstrip("%") for n in names for b in n.split(",")]
