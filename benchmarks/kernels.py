@@ -21,9 +21,11 @@ not needed by anything else here, and on a machine without a GPU only its compil
     PYTHONPATH=. /tmp/aot/bin/python benchmarks/kernels.py --problems wide,square --kernels
 
 ``--path`` also estimates the kernels of one call of the path: each loop's kernels times its
-iterations in a run of the same path on this CPU with the accelerators' loops (wide: about 8650;
-the H200's trace at 7915583 counted 8335 events).  ``--fused`` compiles with
-``jaxreg.solvers.FUSED`` (wide: about 4700).
+iterations in a run of the same path on this CPU with the accelerators' loops, by part (the call's
+own, the rounds', the working-set iterations', the FISTA solves' fixed work, their steps and their
+checks; wide: about 8200; at 7915583 about 8650, and the H200's trace counted 8335 events).
+``--fused`` compiles with ``jaxreg.solvers.FUSED`` (wide: about 4250).  ``--check-every`` sets
+``jr.path``'s.
 """
 
 from __future__ import annotations
@@ -145,7 +147,7 @@ def loops(hlo: str) -> list[tuple[str, list[dict[str, str]], int]]:
     return out
 
 
-def path_program(prob: P.Problem, dtype: Any) -> tuple[Any, tuple, dict]:
+def path_program(prob: P.Problem, dtype: Any, check_every: int = 10) -> tuple[Any, tuple, dict]:
     """The function, arguments and static arguments of ``jr.path``'s program for ``prob``."""
     captured = {}
     program = PM._path_program
@@ -167,6 +169,7 @@ def path_program(prob: P.Problem, dtype: Any) -> tuple[Any, tuple, dict]:
             eps=R.EPS,
             tol=R.TOL,
             max_iter=1,
+            check_every=check_every,
         )
     finally:
         PM._path_program = program
@@ -248,7 +251,7 @@ def _known(nodes: list[dict]) -> int:
 
 def path_kernels(
     hlo: str, calls: list[tuple[int, int]], rounds: int, caps: tuple[int, ...], check_every: int
-) -> int:
+) -> dict[str, int]:
     """Kernels one call of the path program launches, estimated from its compiled loops and the
     iterations of a run of the same path: ``calls``, each FISTA solve's working set and most
     iterations of a lane; ``rounds``, its batched solves (rounds of recycled lanes, or blocks).
@@ -256,7 +259,9 @@ def path_kernels(
     The program's loops: the rounds (or blocks) hold the working-set loop, which holds a
     conditional with a branch per working-set size (``caps``, then all features); a branch holds
     the power iterations and the loop of checks, each check after a loop of known length over the
-    steps.  A loop's condition counts once per iteration and once more at its end.
+    steps.  A loop's condition counts once per iteration and once more at its end.  By part: the
+    call's own, the rounds', the working-set iterations', the FISTA solves' fixed work (the power
+    iterations, the setup), their steps, and their checks.
     """
     comps = computations(hlo)
     entry = next(m.group(1) for line in hlo.splitlines() if (m := re.match(r"^ENTRY\s+%?([\w.\-]+)", line)))
@@ -273,23 +278,26 @@ def path_kernels(
     loops = find(_node(comps, entry), [])
     rounds_loop, ws_loop = loops[-2], loops[-1]
     switch = next(n for n in ws_loop["inner"] if "branches" in n)
-    total = direct + _known(_node(comps, entry))  # blocks: a loop of known length
+    parts = dict.fromkeys(("call", "rounds", "working sets", "solves", "steps", "checks"), 0)
+    parts["call"] = direct + _known(_node(comps, entry))  # blocks: a loop of known length
     if rounds_loop["trip"] is None:  # rounds of recycled lanes
-        total += rounds * (rounds_loop["body"] + rounds_loop["cond"] + _known(rounds_loop["inner"]))
-        total += rounds_loop["cond"]
+        parts["rounds"] = rounds * (rounds_loop["body"] + rounds_loop["cond"] + _known(rounds_loop["inner"]))
+        parts["rounds"] += rounds_loop["cond"]
+    parts["rounds"] += ws_loop["cond"] * rounds
     for k, iters in calls:
-        total += ws_loop["body"] + ws_loop["cond"] + _known(ws_loop["inner"])
+        parts["working sets"] += ws_loop["body"] + ws_loop["cond"] + _known(ws_loop["inner"])
         # the working sets' branches, then all features (padded on accelerators)
         index = caps.index(k) if k in caps else len(caps)
         branch = switch["branches"][min(index, len(switch["branches"]) - 1)]
         checks = next(n for n in branch["inner"] if n.get("trip") is None)
-        per_check = checks["body"] + checks["cond"] + _known(checks["inner"])
-        total += branch["direct"] + _known(branch["inner"]) + checks["cond"]
-        total += -(-iters // check_every) * per_check
-    return total + ws_loop["cond"] * rounds
+        parts["solves"] += branch["direct"] + _known(branch["inner"]) + checks["cond"]
+        n_checks = -(-iters // check_every)
+        parts["steps"] += n_checks * _known(checks["inner"])
+        parts["checks"] += n_checks * (checks["body"] + checks["cond"])
+    return parts
 
 
-def _path_calls(prob: P.Problem, dtype: Any) -> tuple[list[tuple[int, int]], int]:
+def _path_calls(prob: P.Problem, dtype: Any, check_every: int = 10) -> tuple[list[tuple[int, int]], int]:
     """``jr.path``'s FISTA solves (working set, most iterations of a lane) and batched solves on
     ``prob``, with the accelerators' loops on this CPU (the fused kernels in the interpreter)."""
     calls: list[tuple[int, int]] = []
@@ -312,7 +320,7 @@ def _path_calls(prob: P.Problem, dtype: Any) -> tuple[list[tuple[int, int]], int
     jr._fused.INTERPRET = True
     try:
         jr.path(prob.X.astype(dtype), prob.y.astype(dtype), loss, alphas=n_alphas, eps=R.EPS, tol=R.TOL,
-                max_iter=10_001)  # a program of its own, traced with the spies  # fmt: skip
+                max_iter=10_001, check_every=check_every)  # a program of its own, traced with the spies
         jax.effects_barrier()
     finally:
         jr.solvers.fista, jr.solvers.run = fista, run
@@ -332,6 +340,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--path", action="store_true",
                     help="also estimate the kernels of one path: its loops' counts times the iterations of "
                          "a run of the path on this CPU (slow with --fused: the kernels in the interpreter)")
+    ap.add_argument("--check-every", type=int, default=10, help="steps between two checks (jr.path's)")
     args = ap.parse_args(argv)
     jr.solvers.FUSED = args.fused
     jax.default_backend = lambda: "gpu"  # jaxreg reads it at each call to choose its loops
@@ -346,7 +355,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     for name in args.problems.split(","):
         prob = P.make(name)
-        fn, operands, static = path_program(prob, dtype)
+        fn, operands, static = path_program(prob, dtype, args.check_every)
         spec = lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=SingleDeviceSharding(device))
         t0 = time.perf_counter()
         jitted = jax.jit(fn, static_argnames=tuple(static))
@@ -363,10 +372,11 @@ def main(argv: list[str] | None = None) -> None:
             f"{lanes}: compiled in {time.perf_counter() - t0:.1f} s"
         )
         if args.path:
-            calls, rounds = _path_calls(prob, dtype)
-            est = path_kernels(hlo, calls, rounds, cfg.solver.capacities, cfg.solver.check_every)
-            print(f"  one path: about {est} kernels ({rounds} batched solves, {len(calls)} FISTA solves of "
-                  f"{sum(m for _, m in calls)} iterations)")
+            calls, rounds = _path_calls(prob, dtype, args.check_every)
+            parts = path_kernels(hlo, calls, rounds, cfg.solver.capacities, cfg.solver.check_every)
+            print(f"  one path: about {sum(parts.values())} kernels ({rounds} batched solves, {len(calls)} "
+                  f"FISTA solves of {sum(m for _, m in calls)} iterations): "
+                  + ", ".join(f"{k} {v}" for k, v in parts.items()))
         if args.tree:
             print("\n".join(tree(hlo)))
             continue

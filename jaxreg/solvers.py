@@ -257,7 +257,8 @@ def lipschitz(X: Array, s: Array, mode: str, n_power: int = _N_POWER_DENSE, cent
 
     ``s`` has shape ``(n_samples, S)``; the design is ``X`` centered with weights ``s`` when the
     intercept is eliminated in closed form, ``[X, 1]`` when it is a free variable, else ``X``;
-    ``center (n_features, S)`` replaces ``X`` by ``X - center.T`` (see :class:`_Design`).
+    ``center (n_features, S)`` replaces ``X`` by ``X - center.T`` (see :class:`_Design`); in closed
+    form it must be the weighted column means.
     Power iteration from a fixed pseudo-random start: an estimate from below, which the backtracking
     of the solver corrects (see :data:`_N_POWER`).
     """
@@ -265,19 +266,25 @@ def lipschitz(X: Array, s: Array, mode: str, n_power: int = _N_POWER_DENSE, cent
     extra = 1 if mode == "grad" else 0
     v0 = _start((p + extra, s.shape[1]), X.dtype)
 
+    # In closed form with the centers given (the weighted column means, the weights summing to one),
+    # z = X v - center.v has weighted mean zero, so r = s z sums to zero and X.T r is the centered
+    # product: three reductions an iteration instead of seven (compiled for an H100, 16 kernels fewer
+    # a working-set solve)
+    recenter = mode == "closed" and center is None
+
     def apply(v: Array) -> Array:
         z = X @ v[:p]
         if center is not None:
             z = z - jnp.sum(center * v[:p], axis=0)
         if mode == "grad":
             z = z + v[p]
-        if mode == "closed":
+        if recenter:
             z = z - jnp.sum(s * z, axis=0)
         r = s * z
-        if mode == "closed":
+        if recenter:
             r = r - s * jnp.sum(r, axis=0)
         out = rmatmul(X, r)
-        if center is not None:
+        if center is not None and mode != "closed":
             out = out - center * jnp.sum(r, axis=0)
         if mode == "grad":
             out = jnp.concatenate([out, jnp.sum(r, axis=0, keepdims=True)], axis=0)
@@ -1343,7 +1350,9 @@ def run(
         score = jnp.where(forced, jnp.inf, score)
         nnz = jnp.sum(forced)
         need = nnz + jnp.maximum(nnz // 2, 32)
-        branch = jnp.searchsorted(jnp.asarray(caps), need)  # len(caps): more than the buckets hold
+        # len(caps): more than the buckets hold.  All comparisons at once: the default method, a loop
+        # of scalar steps, launched 18 kernels a working-set iteration compiled for an H100
+        branch = jnp.searchsorted(jnp.asarray(caps), need, method="compare_all")
         if caps[-1] == p:
             branch = jnp.minimum(branch, len(caps) - 1)
         branch = jnp.where(exact, len(caps), branch)  # float32 fell short: all features in float64
