@@ -19,7 +19,9 @@
 # Pallas kernels and by XLA's (run.py --fused on/off, alternating twice, DTYPES default float64; then
 # each of FUSED_TILES, "TK,TN_LOOP,TN,TK_LOOP[,TB]" separated by spaces), fused-iteration.md (one
 # iteration of 20 lanes on all features, either way), and fused-profile.txt: profile.py's batched
-# iterations (checks every 10 and 20 steps) and trace of the wide path with the kernels.  FUSED=on runs PART "main" with them.
+# iterations (checks every 10 and 20 steps) and trace of the wide path with the kernels; each run's
+# whole output in fused-*.log (run.py stops where the kernels cannot run).  FUSED=on runs PART "main"
+# with them.
 # PEERS (default sklearn,celer,liblinear), PROBLEMS, DTYPES, LANES, REPEAT and *_TIMEOUT override.
 set -u
 out=${1:-benchmarks/results/gpu}
@@ -58,10 +60,11 @@ if [ "$part" = fused ]; then
     echo "== fused $f"
     case $f in off|on) opt="--fused $f";; *) opt="--fused on --fused-tiles $f";; esac
     timeout ${BENCH_TIMEOUT:-150} python3 benchmarks/run.py --out "$out/fused-$f" --peers "" --repeat "${REPEAT:-2}" \
-      --dtypes "${DTYPES:-float64}" --problems "${PROBLEMS:-wide,cv}" $opt 2>&1 | grep '^| [a-z0-9-]* |'
+      --dtypes "${DTYPES:-float64}" --problems "${PROBLEMS:-wide,cv}" $opt > "$out/fused-$f.log" 2>&1
+    grep '^| [a-z0-9-]* |' "$out/fused-$f.log" || tail -5 "$out/fused-$f.log"  # the table, or why none
   done 2>&1 | tee "$out/fused.txt"
   timeout ${ITER_TIMEOUT:-120} python3 benchmarks/iteration.py --problems wide,square --lanes 20 --dtypes float64 \
-    --fused 0,1 --out "$out/fused-iteration" 2>&1 | grep '^|' | tail -4
+    --fused 0,1 --out "$out/fused-iteration" 2>&1 | tee "$out/fused-iteration.log" | grep '^|' | tail -4
   timeout ${PROFILE_TIMEOUT:-120} python3 benchmarks/profile.py --problems wide --fused on --check-every 10,20 \
     --trace --top 16 \
     2>&1 | tee "$out/fused-profile.txt"

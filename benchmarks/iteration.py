@@ -127,8 +127,8 @@ def main(argv=None):
                 for unroll in (bool(int(u)) for u in args.unroll.split(",")):
                     for graphs, fused in ((bool(int(g)), bool(int(f))) for g in args.graphs.split(",")
                                           for f in args.fused.split(",")):  # fmt: skip
-                        if fused and (B < 2 or jax.default_backend() != "gpu"):  # Triton's kernels
-                            continue
+                        if fused and (B < 2 or jax.default_backend() != "gpu" or not S._fused.available()):
+                            continue  # Triton's kernels, on a GPU
                         t = iteration_time(X, y, B, check_every=args.check_every, unroll=unroll,
                                            graphs=graphs, fused=fused)  # fmt: skip
                         bound = max(2 * X.nbytes / bw, 4 * n * p * B / rate)

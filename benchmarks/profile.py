@@ -123,14 +123,10 @@ def main(argv=None) -> None:
     ap.add_argument("--fused", choices=("on", "off"), default="off",
                     help="on: FISTA's steps by jaxreg._fused's Pallas kernels where they apply")
     args = ap.parse_args(argv)
-    jr.solvers.FUSED = args.fused == "on"
-    if args.fused_tiles:
-        tiles = dict(zip(("TK", "TN_LOOP", "TN", "TK_LOOP", "TB"), map(int, args.fused_tiles.split(","))))
-        for name, value in tiles.items():
-            setattr(jr._fused, name, value)
     if args.accelerator_loops:
         jax.default_backend = lambda: "gpu"  # jaxreg reads it at each call to choose its loops
         jr._fused.INTERPRET = jax.devices()[0].platform == "cpu"  # the kernels in Pallas' interpreter
+    R.use_fused(args.fused == "on", args.fused_tiles)
     R.MIN_STEADY_SECONDS = args.min_seconds
     dtype = np.dtype(args.dtype).type
     print(f"# jax {jax.__version__}, {jax.devices()[0].device_kind}, {args.dtype}, tol {R.TOL}, "

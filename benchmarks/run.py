@@ -293,6 +293,19 @@ def write(rows, out: Path):
     fig.savefig(out / "results.png", dpi=110)
 
 
+def use_fused(on: bool, tiles: str = "") -> None:
+    """``jaxreg.solvers.FUSED`` and the tiles ``TK,TN_LOOP,TN,TK_LOOP[,TB]`` of ``jaxreg._fused``.
+    Kernels asked for where they cannot run stop the run: its times would be XLA's steps."""
+    jr.solvers.FUSED = on
+    if tiles:
+        for name, value in zip(("TK", "TN_LOOP", "TN", "TK_LOOP", "TB"), map(int, tiles.split(","))):
+            setattr(jr._fused, name, value)
+    if on and not jr._fused.available():
+        triton = "present" if jr._fused._triton() is not None else "missing"
+        raise SystemExit(f"--fused on: jaxreg._fused's kernels cannot run here (backend "
+                         f"{jax.default_backend()}, jax {jax.__version__}, Pallas' Triton module {triton})")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--problems", default="wide,tall,square,logistic,cv")
@@ -315,11 +328,7 @@ def main(argv=None):
                     help="on: FISTA's steps by jaxreg._fused's Pallas kernels where they apply "
                          "(jaxreg.solvers.FUSED)")
     args = ap.parse_args(argv)
-    jr.solvers.FUSED = args.fused == "on"
-    if args.fused_tiles:
-        tiles = dict(zip(("TK", "TN_LOOP", "TN", "TK_LOOP", "TB"), map(int, args.fused_tiles.split(","))))
-        for name, value in tiles.items():
-            setattr(jr._fused, name, value)
+    use_fused(args.fused == "on", args.fused_tiles)
     if args.gpu_graphs == "on":
         from jaxreg import _precision
 
