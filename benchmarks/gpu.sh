@@ -17,7 +17,8 @@
 # carry .variants), one process each, in that order, in DTYPE (default float64).
 # PART "fused" writes fused.txt: the paths of jaxreg alone with FISTA's steps by jaxreg._fused's
 # Pallas kernels and by XLA's (run.py --fused on/off, alternating twice, DTYPES default float64; then
-# each of FUSED_TILES, "TK,TN_LOOP,TN,TK_LOOP[,TB]" separated by spaces), fused-iteration.md (one
+# each of FUSED_TILES, "TK,TN_LOOP,TN,TK_LOOP[,TB]" separated by spaces, default 32,32,32,64,16:
+# lanes in blocks of 16, twice the programs of the default tiles), fused-iteration.md (one
 # iteration of 20 lanes on all features, either way), and fused-profile.txt: profile.py's batched
 # iterations (checks every 10 and 20 steps) and trace of the wide path with the kernels; each run's
 # whole output in fused-*.log (run.py stops where the kernels cannot run).  FUSED=on runs PART "main"
@@ -56,7 +57,7 @@ if [ "$part" = variants ]; then
   exit 0
 fi
 if [ "$part" = fused ]; then
-  for f in off on off on ${FUSED_TILES:-}; do
+  for f in off on off on ${FUSED_TILES-32,32,32,64,16}; do
     echo "== fused $f"
     case $f in off|on) opt="--fused $f";; *) opt="--fused on --fused-tiles $f";; esac
     timeout ${BENCH_TIMEOUT:-150} python3 benchmarks/run.py --out "$out/fused-$f" --peers "" --repeat "${REPEAT:-2}" \

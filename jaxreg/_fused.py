@@ -28,7 +28,10 @@ import jax.numpy as jnp
 #: features per program of the gradient kernel; samples per chunk of its loop (powers of two, read
 #: when a solver is traced; untuned: ``benchmarks/gpu.sh OUT fused`` times others)
 TK, TN_LOOP = 32, 32
-#: lanes per program of both kernels (more lanes: more programs)
+#: lanes per program of both kernels (fewer: more programs).  Untimed: at the wide path's largest
+#: working set (1024 features, 512 padded samples, 32 padded lanes) the image kernel runs 16 programs
+#: of 1M multiply-adds, about 4 us at an H100 SM's float64 tensor-core peak (0.5 TFLOP/s); 16 lanes
+#: halve that with twice the programs, and the same 9 kernels a turn (``gpu.sh OUT fused`` times both)
 TB = 32
 #: samples per program of the image kernel; features per chunk of its loop.  Compiled for an H100,
 #: the wide path's 512 padded samples in 16 programs let XLA add their per-lane sums up in the
