@@ -610,22 +610,26 @@ def gap(
     return P - D + c * box + model.rounding(W, img), v
 
 
-def _fusable(model: Any, penalty: Penalty, W0: Array, mode: str) -> bool:
-    """Whether :mod:`jaxreg._fused` takes :func:`fista`'s steps: squared loss with its intercept in
-    closed form (on a design centered or not), an elastic-net-family penalty, several lanes of one output,
-    and features that the kernels' tiles divide (the working sets' buckets; all features on
-    accelerators, a multiple of 128), on a GPU (or in Pallas' interpreter; not on TPUs)."""
+def _stackable(model: Any, penalty: Penalty, W0: Array, mode: str) -> bool:
+    """Whether :func:`_fista`'s checks can take the gap's terms in stacked reductions (``stacked_gap``):
+    squared loss with its intercept in closed form (on a design centered or not), an
+    elastic-net-family penalty, several lanes of one output."""
     return (
-        _fused.available()
-        and isinstance(model, _Design)
+        isinstance(model, _Design)
         and model.quadratic
         and mode == "closed"
         and isinstance(penalty, _ElasticNetFamily)
         and W0.shape[1] > 1
         and W0.shape[2] == 1
-        and _fused.fits(W0.shape[0])
         and W0.dtype in (jnp.float32, jnp.float64)
     )
+
+
+def _fusable(model: Any, penalty: Penalty, W0: Array, mode: str) -> bool:
+    """Whether :mod:`jaxreg._fused` takes :func:`fista`'s steps: a model :func:`_stackable`, features
+    that the kernels' tiles divide (the working sets' buckets; all features on accelerators, a
+    multiple of 128), on a GPU (or in Pallas' interpreter; not on TPUs)."""
+    return _stackable(model, penalty, W0, mode) and _fused.fits(W0.shape[0]) and _fused.available()
 
 
 def _pad_lanes(a: Any, B: int, axis: int) -> Any:
@@ -638,10 +642,10 @@ def _pad_lanes(a: Any, B: int, axis: int) -> Any:
 
 
 class _FusedPlan(NamedTuple):
-    """The operands of :mod:`jaxreg._fused`'s kernels (and of ``_fista``'s ``stacked_gap``) that stay
-    fixed over a solve, padded."""
+    """The operands of :mod:`jaxreg._fused`'s kernels (padded) and of ``_fista``'s ``stacked_gap``
+    that stay fixed over a solve."""
 
-    X: Array  # (n, k), zero rows appended
+    X: Array  # (n, k), with the kernels zero rows appended
     s: Array  # (n, B)
     y: Array  # (n, 1)
     yc: Array  # (n, B) y less its weighted mean
@@ -649,6 +653,17 @@ class _FusedPlan(NamedTuple):
     l1: Array  # (k, B) the penalty's strengths
     l2: Array
     positive: bool
+
+
+def _plan(model: _Design, penalty: Penalty, k: int, dtype: Any) -> _FusedPlan:
+    """:class:`_FusedPlan` of a model :func:`_stackable` (zero centers on an uncentered design: the
+    same steps and gaps)."""
+    l1, l2 = jax.vmap(lambda pen: pen._strengths(k, dtype))(penalty)
+    # materialized before the loop (XLA would otherwise sink broadcasts of the strengths into it)
+    yc = model.y[:, None] - jnp.sum(model.s * model.y[:, None], axis=0)
+    center = jnp.zeros((k, model.s.shape[1]), dtype) if model.center is None else model.center
+    arrays = jax.lax.optimization_barrier((model.X, model.s, model.y[:, None], yc, center, l1.T, l2.T))
+    return _FusedPlan(*arrays, penalty.positive)
 
 
 def fista(
@@ -669,11 +684,18 @@ def fista(
     With ``cfg.fused`` (:data:`FUSED`) and a model :func:`_fusable`, the steps are
     :mod:`jaxreg._fused`'s kernels, on samples and lanes padded to the kernels' tiles for the
     whole solve: rows of zero weight, and copies of the first lane that are done from the start.
+    Otherwise, on accelerators, the checks of a model :func:`_stackable` take ``_fista``'s
+    ``stacked_gap``.
     """
     kappa = jnp.ones(W0.shape[1], W0.dtype) if kappa is None else kappa
+    k, B = W0.shape[:2]
     if not (cfg.fused and _fusable(model, penalty, W0, cfg.intercept)):
-        return _fista(model, penalty, W0, b0, L0, tol_abs, max_iter, radius, cfg, has_dual, kappa)
-    (n, k), B = model.X.shape, W0.shape[1]
+        # on accelerators the checks in stacked reductions where they apply (compiled for an H100,
+        # 10 kernels a check fewer on wide's working sets); on a CPU XLA fuses the generic ones
+        stacked = jax.default_backend() != "cpu" and _stackable(model, penalty, W0, cfg.intercept)
+        plan = _plan(model, penalty, k, W0.dtype) if stacked else None
+        return _fista(model, penalty, W0, b0, L0, tol_abs, max_iter, radius, cfg, has_dual, kappa, plan)
+    n = model.X.shape[0]
     n_p, B_p = _fused.rows_padded(n), _fused.lanes_padded(B)
     rows = lambda a: jnp.pad(a, [(0, n_p - n)] + [(0, 0)] * (a.ndim - 1))  # noqa: E731
     lanes = functools.partial(_pad_lanes, B=B_p)
@@ -681,14 +703,10 @@ def fista(
     model = _Design(rows(model.X), rows(model.y), rows(lanes(model.s, axis=1)), model.loss, model.mode,
                     lanes(center, axis=1))  # fmt: skip
     penalty = jax.tree_util.tree_map(lambda a: lanes(a, axis=0), penalty)
-    l1, l2 = jax.vmap(lambda pen: pen._strengths(k, W0.dtype))(penalty)
-    # materialized before the loop (XLA would otherwise sink broadcasts of the strengths into it)
-    yc = model.y[:, None] - jnp.sum(model.s * model.y[:, None], axis=0)
-    arrays = jax.lax.optimization_barrier((model.X, model.s, model.y[:, None], yc, model.center, l1.T, l2.T))
-    plan = _FusedPlan(*arrays, penalty.positive)
     st = _fista(model, penalty, lanes(W0, axis=1), lanes(b0, axis=0), lanes(L0, axis=0),
                 lanes(tol_abs, axis=0), lanes(max_iter, axis=0), (lanes(radius[0], axis=1),
-                lanes(radius[1], axis=0)), cfg, has_dual, lanes(kappa, axis=0), plan, B)  # fmt: skip
+                lanes(radius[1], axis=0)), cfg, has_dual, lanes(kappa, axis=0),
+                _plan(model, penalty, k, W0.dtype), B, fused=True)  # fmt: skip
     axes = {"W": 1, "Wy": 1, "W_check": 1, "img": 1, "imgy": 1}
     st = st._replace(**{f: jax.lax.slice_in_dim(getattr(st, f), 0, B, axis=axes.get(f, 0))
                         for f in st._fields})  # fmt: skip
@@ -709,6 +727,7 @@ def _fista(
     kappa: Array,
     plan: _FusedPlan | None = None,
     n_lanes: int | None = None,
+    fused: bool = False,
 ) -> _State:
     """Run batched FISTA from ``(W0, b0)``; every lane has its own step, restart and stopping test.
 
@@ -722,6 +741,10 @@ def _fista(
     ``radius = (R0 (p, B), Rb0 (B,))`` are the data-scaled box radii of the free coordinates.
     Steps that fail the sufficient-decrease test are rejected and the lane's ``L`` doubled; accepted
     ones shrink it by :data:`_L_DECAY`.
+
+    ``plan`` (a model :func:`_stackable`): the checks take the gap's terms in stacked reductions;
+    with ``fused`` the steps are :mod:`jaxreg._fused`'s kernels, on the plan's padded operands, and
+    the lanes from ``n_lanes`` on are padding, done from the start.
     """
     dtype = W0.dtype
     mode = cfg.intercept
@@ -731,7 +754,7 @@ def _fista(
 
     def stacked_gap(st: _State) -> tuple[Array, Array, Array]:
         """:func:`gap`, ``F`` and the count of coefficients changed since the last check of a
-        :func:`_fusable` model (``plan``), in one reduction over the samples and one or two over
+        :func:`_stackable` model (``plan``), in one reduction over the samples and one or two over
         the features (the generic ones take about a dozen kernels on a GPU).  The same terms: with
         ``u = y - z``, ``F = sum s u**2 / 2`` and the conjugate at ``c`` is
         ``-c sum s u yc + c**2 sum s u**2 / 2``."""
@@ -949,7 +972,7 @@ def _fista(
         # and the turn are paid once for two (compiled for an H100, wide's steps on 1024 features: 25
         # kernels for two instead of 2 x 18, and 1 condition; an H200 ran the wide path 5.7% faster;
         # benchmarks/README.md)
-        if plan is not None:
+        if fused:
             return fused_steps(st)
         unroll = cfg.unroll or (1 if jax.default_backend() == "cpu" else 2)
         return jax.lax.fori_loop(0, cfg.check_every, lambda _, x: step(x), st, unroll=unroll)

@@ -145,6 +145,23 @@ def test_fused_steps_take_the_iterates_of_the_xla_steps(pen, accelerator, monkey
             assert numpy_gap(X, y, w, b, float(penalty.alpha[j])) <= 1e-9 * np.var(y)
 
 
+@pytest.mark.parametrize("pen", list(PENS), ids=list(PENS))
+def test_xla_steps_on_accelerators_check_in_stacked_sums(pen, monkeypatch):
+    """Without the kernels, an accelerator's solves of a model ``_stackable`` also check in stacked
+    reductions (``stacked_gap`` on an unpadded plan): every lane stops within a check of where the
+    CPU's loops, with the generic gap, stop it, at the same coefficients."""
+    _, _, _, cpu = _solve_both(PENS[pen], False, monkeypatch)
+    plans = []
+    plan = S._plan
+    monkeypatch.setattr(S, "_plan", lambda *args: plans.append(args[0].X.shape) or plan(*args))
+    X, _, _, acc = _solve_both(PENS[pen], True, monkeypatch)
+    assert X.shape in plans  # the XLA steps' solve, on the unpadded design (the fused one pads)
+    xla, ref = acc[False], cpu[False]
+    np.testing.assert_array_equal(xla.status, S.Status.CONVERGED)
+    assert np.all(np.abs(np.asarray(xla.n_iter) - np.asarray(ref.n_iter)) <= 10), (xla.n_iter, ref.n_iter)
+    np.testing.assert_allclose(xla.W, ref.W, atol=1e-6 * float(jnp.max(jnp.abs(ref.W))))
+
+
 def test_fused_steps_on_an_uncentered_design(monkeypatch):
     """Without centers (the closed-form intercept of ``X`` itself) the kernels run with zero centers:
     the iterates of XLA's steps on that model (``step_excess`` instead of ``forward_excess``)."""
