@@ -8,7 +8,7 @@ the device busy 51 us a batched iteration of the wide path, most of it in the re
 (``benchmarks/README.md``); the products themselves read ``X`` in a few us.  Here one kernel takes
 the gradient, the prox and the per-lane sums over the features of a tile of features, the next the
 image and the per-lane sums over the samples of a tile of samples; XLA adds the few lanes' sums
-of the tiles and the elementwise updates (:func:`jaxreg.solvers.fista`'s ``advance``, shared with
+of the tiles and the elementwise updates (:func:`jaxreg.solvers.fista`'s ``decide``, shared with
 its own step).
 
 Opt-in (``jaxreg.solvers.FUSED``), until a GPU has timed it against XLA's step.  Triton works on

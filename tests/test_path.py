@@ -447,3 +447,44 @@ def test_float32_squared_loss_paths_take_the_iterations_of_float64(monkeypatch, 
         assert bool(np.all(np.asarray(res.converged))), dt
         iters[dt] = int(np.sum(res.n_iter))
     assert iters[np.float32] <= 1.05 * iters[np.float64], iters
+
+
+_LOSSES = {
+    "squared, design": (jr.SquaredLoss, (60, 150)),
+    "squared, gram": (jr.SquaredLoss, (300, 40)),
+    "logistic": (jr.LogisticLoss, (120, 60)),
+    "poisson": (jr.PoissonLoss, (120, 60)),
+    "huber": (jr.HuberLoss, (120, 60)),
+    "multinomial": (jr.MultinomialLoss, (120, 40)),
+}
+
+
+@pytest.mark.parametrize("name", list(_LOSSES), ids=list(_LOSSES))
+def test_accelerator_loops_take_the_iterates_of_the_cpu_loops(monkeypatch, name):
+    """On accelerators a FISTA step picks the last step's accepted candidate itself and the loop
+    carries the candidates (the picks once a check, not once a turn of two steps): with every loss
+    the path converges, to the CPU loops' coefficients, in as many iterations but for 10% (when
+    written: equal for squared loss and logistic, 1010 against 1000 for Poisson, 960 against 910 for
+    Huber, 1330 against 1290 for multinomial, as before the picks moved; the working sets' rounds
+    and the stops at checks differ by rounding)."""
+    make, (n, p) = _LOSSES[name]
+    X, z = toeplitz_problem(n, p, seed=3)
+    rng = np.random.default_rng(3)
+    y = {
+        "logistic": lambda: (z > np.median(z)).astype(float),
+        "poisson": lambda: rng.poisson(np.exp(0.3 * z / z.std())).astype(float),
+        "multinomial": lambda: np.digitize(z, np.quantile(z, [1 / 3, 2 / 3])).astype(float),
+    }.get(name, lambda: z)()
+    loss = make()
+    grid = np.asarray(jr.path(X, y, loss, alphas=12, eps=0.05, max_iter=1).alphas)
+    res = {}
+    for backend in ("cpu", "gpu"):
+        monkeypatch.setattr(jax, "default_backend", lambda backend=backend: backend)
+        res[backend] = jr.path(X, y, loss, alphas=grid, tol=1e-9, max_iter=20_000, block_size=4)
+        assert bool(np.all(np.asarray(res[backend].converged))), backend
+    cpu, acc = res["cpu"], res["gpu"]
+    n_cpu, n_acc = int(np.sum(cpu.n_iter)), int(np.sum(acc.n_iter))
+    assert abs(n_acc - n_cpu) <= 0.1 * n_cpu, (acc.n_iter, cpu.n_iter)
+    scale = float(np.max(np.abs(np.asarray(cpu.coef))))
+    np.testing.assert_allclose(np.asarray(acc.coef), np.asarray(cpu.coef), atol=1e-5 * scale)
+    np.testing.assert_allclose(np.asarray(acc.intercept), np.asarray(cpu.intercept), atol=1e-5 * max(scale, 1))
