@@ -333,7 +333,7 @@ def main(argv=None):
         from jaxreg import _precision
 
         _precision.COMPILER_OPTIONS["xla_gpu_enable_command_buffer"] = P.GPU_COMMAND_BUFFERS
-        _precision._options.cache_clear()
+        _precision._options_for.cache_clear()
     PEERS.intersection_update(filter(None, args.peers.split(",")))
     BLOCK_SIZES[:] = [None if b == "all" else b if b == "auto" else int(b) for b in args.block_sizes.split(",")]
     rows = []

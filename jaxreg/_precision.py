@@ -59,12 +59,19 @@ def full_precision(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-@functools.cache
 def _options() -> tuple[tuple[str, Any], ...]:
     """The options (:data:`COMPILER_OPTIONS`, and on a CPU :data:`CPU_COMPILER_OPTIONS`) that the
-    installed XLA accepts: probed together once, and each on its own where they are not all accepted."""
+    installed XLA accepts for the default backend (:func:`_options_for`)."""
+    return _options_for(jax.default_backend())
+
+
+@functools.cache
+def _options_for(backend: str) -> tuple[tuple[str, Any], ...]:
+    """:func:`_options` of ``backend``: probed together once, and each on its own where they are not
+    all accepted (cached per backend: a program built while the backend reads otherwise, as in tests
+    of the accelerators' loops, does not decide the CPU's)."""
     options = dict(COMPILER_OPTIONS)
-    if jax.default_backend() == "cpu":
+    if backend == "cpu":
         options.update(CPU_COMPILER_OPTIONS)
     # passes a user disabled in XLA_FLAGS stay disabled (an option replaces the flag's whole list)
     user = re.findall(r"--xla_disable_hlo_passes=(\S+)", os.environ.get("XLA_FLAGS", ""))

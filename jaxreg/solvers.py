@@ -1299,6 +1299,9 @@ def run(
         if low:  # float32 that has not converged by then hands over to float64
             budget = jnp.minimum(budget, _MIXED_MAX_INNER)
         center, y_off = jnp.zeros((k, B), dtype), jnp.zeros((), dtype)
+        # the models of the design take centered targets: float32 would lose the residuals of targets
+        # of mean 1e6 to rounding, and float64 steps on accelerators round at eps |y - y_off| (grad)
+        y_mean = jnp.sum(s[:, 0] * y) if mode != "none" and loss.of_residual else y_off
         if precompute:
             if idx is None:
                 model, mu, ybar = full, mu_full, ybar_full
@@ -1314,16 +1317,14 @@ def run(
         elif low:  # explicitly centered float32 columns (low_design)
             Xk, c = X_low if idx is None else (X_low[0][:, idx], X_low[1][idx])
             center = jnp.broadcast_to(c[:, None], (k, B))
-            if mode != "none" and loss.of_residual:
-                y_off = jnp.sum(s[:, 0] * y)
+            y_off = y_mean
             model = _Design(Xk, cast(y - y_off), cast(s), cast(loss), mode)
             L0 = 1.05 * curved(lambda w: lipschitz(Xk, cast(w), mode, n_power), cast(curv))
         else:  # float64, implicitly centered where the intercept is a free variable
             Xk = X if idx is None else rows(X, 1)
             mk = None if means is None else (means if idx is None else rows(means))
             center = jnp.zeros((k, B), dtype) if mk is None else jnp.repeat(mk, blk, axis=1)
-            if mode != "none" and loss.of_residual:  # targets of mean 1e6 held steps to 1e6 eps
-                y_off = jnp.sum(s[:, 0] * y)
+            y_off = y_mean
             model = _Design(Xk, y - y_off, s, loss, mode, None if mk is None else center)
             # the centers per group for squared loss (weights per group), else per lane
             mc = None if mk is None else (mk if quadratic else center)

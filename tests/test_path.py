@@ -254,7 +254,10 @@ def test_a_first_call_compiles_its_own_programs_only(call):
     """
     import jax
 
+    from jaxreg import _precision
+
     jr.path(np.eye(3), np.arange(3.0), alphas=2)  # compiles what a process compiles once
+    _precision._options()  # and its probe of the compiler options, once a process and backend
     rng = np.random.default_rng(0)
     X = rng.standard_normal({"path": (43, 29), "cross_validate": (41, 31)}.get(call, (39, 33)))
     y = X[:, 0] + 0.1 * rng.standard_normal(X.shape[0])

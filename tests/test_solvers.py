@@ -1231,12 +1231,12 @@ def test_cpu_programs_keep_each_sum_one_kernel(monkeypatch):
     assert float(_precision.compiled()(sumsq)(x)) == 1000.0
 
     monkeypatch.setenv("XLA_FLAGS", "--xla_disable_hlo_passes=while-loop-unroller")
-    _precision._options.cache_clear()
+    _precision._options_for.cache_clear()
     try:
         passes = dict(_precision._options()).get("xla_disable_hlo_passes", "")
     finally:
         monkeypatch.undo()
-        _precision._options.cache_clear()
+        _precision._options_for.cache_clear()
     assert ("while-loop-unroller" in passes) == cpu and ("tree_reduction_rewriter" in passes) == cpu
 
 
