@@ -222,6 +222,33 @@ def with_fallback(call: Any, cfg: _Config, inputs: Any, status: Any) -> Any:
     return out
 
 
+def _rule(L: Array, t: Array, L0: Array, active: Array, finite: Array, excess: Array, quad: Array,
+          slack: Any, restart_dot: Array) -> tuple[Array, Array, Array, Array]:
+    """A FISTA step's decision per lane, on arrays of one shape (XLA's lanes, or a kernel's rows).
+
+    The sufficient-decrease test of the candidate (``excess`` of the smooth part over its
+    linearization, within ``L quad / 2`` and the rounding ``slack``), the step size, FISTA's
+    momentum and its restart: whether each lane accepts the candidate, its extrapolation ``beta``,
+    and the lane's next ``t`` and ``L``.  Accepted steps shrink ``L`` by :data:`_L_DECAY` down to
+    ``L0 / _L_FLOOR``, rejected ones double it.
+    """
+    ok = finite & (excess <= 0.5 * L * quad + slack)
+    accept = active & ok
+    # L shrinks down to L0 / _L_FLOOR, after steps whose quadratic bound is above the rounding of
+    # F: where F is resolved no better than that, longer steps would only move the iterate by noise
+    # (squared loss tests its exact remainder, with no rounding of F: slack 0)
+    shrink = (L * quad > slack) & (_L_FLOOR * L > L0)
+    # the next step is 1 / (decay L): t_next**2 - t_next = t**2 (step / next step)
+    t_next = 0.5 * (1.0 + jnp.sqrt(1.0 + 4.0 * jnp.where(shrink, _L_DECAY, 1.0) * t**2))
+    beta = (t - 1.0) / t_next
+    # Gradient-based adaptive restart (O'Donoghue & Candes, 2015).
+    restart = restart_dot > 0
+    beta = jnp.where(restart, 0.0, beta)
+    t_next = jnp.where(restart, 1.0, t_next)
+    L_next = jnp.where(accept, jnp.where(shrink, _L_DECAY, 1.0) * L, jnp.where(active, 2.0 * L, L))
+    return accept, beta, jnp.where(accept, t_next, t), L_next
+
+
 def _start(shape: tuple[int, ...], dtype: Any) -> Array:
     """A fixed pseudo-random start for power iterations, uniform in ``[-1, 1)``.
 
@@ -891,28 +918,16 @@ def _fista(
         quad = dots[0] + (kappa * jnp.sum(db * db, axis=-1) if mode == "grad" else 0.0)
         # Wy is finite (an accepted point), so a non-finite entry of Wn makes quad non-finite
         finite = jnp.isfinite(excess if quadratic else Fn) & jnp.isfinite(quad)
-        ok = finite & (excess <= 0.5 * st.L * quad + slack)
-        accept = active & ok
-
-        # L shrinks down to L0 / _L_FLOOR, after steps whose quadratic bound is above the rounding of
-        # F: where F is resolved no better than that, longer steps would only move the iterate by noise
-        # (squared loss tests its exact remainder, with no rounding of F: slack 0)
-        shrink = (st.L * quad > slack) & (_L_FLOOR * st.L > L0)
-        # the next step is 1 / (decay L): t_next**2 - t_next = t**2 (step / next step)
-        t_next = 0.5 * (1.0 + jnp.sqrt(1.0 + 4.0 * jnp.where(shrink, _L_DECAY, 1.0) * st.t**2))
-        beta = (st.t - 1.0) / t_next
-        # Gradient-based adaptive restart (O'Donoghue & Candes, 2015).
-        restart = dots[2] + kappa * jnp.sum((st.by - bn) * (bn - st.b), axis=-1) > 0
-        beta = jnp.where(restart, 0.0, beta)
-        t_next = jnp.where(restart, 1.0, t_next)
+        restart_dot = dots[2] + kappa * jnp.sum((st.by - bn) * (bn - st.b), axis=-1)
+        accept, beta, t, L = _rule(st.L, st.t, L0, active, finite, excess, quad, slack, restart_dot)
         by = bn + beta[:, None] * (bn - st.b)
         pick = lambda new, old: jnp.where(accept.reshape((-1,) + (1,) * (new.ndim - 1)), new, old)
         return st._replace(
             b=pick(bn, st.b),
             F=pick(Fn, st.F),
             by=pick(by, st.by),
-            t=pick(t_next, st.t),
-            L=jnp.where(accept, jnp.where(shrink, _L_DECAY, 1.0) * st.L, jnp.where(active, 2.0 * st.L, st.L)),
+            t=t,
+            L=L,
             n_iter=st.n_iter + active.astype(jnp.int32),
             overflow=st.overflow | (active & ~finite),
         ), accept, beta
@@ -929,39 +944,48 @@ def _fista(
 
     def fused_steps(st: _State) -> _State:
         """``cfg.check_every`` of :func:`step` for a :func:`_fusable` model, by :mod:`jaxreg._fused`'s
-        kernels.  The arrays of a step's picks are made by the next step's kernels: the gradient
-        kernel picks ``W`` and ``Wy``, and the images are picked with ``G`` (one XLA kernel)."""
+        two kernels a step.  A step's decision and picks are made by the next step's kernels: the
+        gradient kernel decides (``_fused.decide``, :func:`_rule`) and picks ``W`` and ``Wy``, the
+        image kernel picks the images; the lanes' scalars travel in one block (``_fused.pack``), and
+        the last step's decision is XLA's (``_fused.settle``)."""
         B = st.L.shape[0]
+        f = lambda a: a.astype(dtype)  # noqa: E731
+        zero = jnp.zeros(B, dtype)
+        lanes = _fused.pack({
+            "b": st.b[:, 0], "by": st.by[:, 0], "t": st.t, "L": st.L, "n_iter": f(st.n_iter),
+            "overflow": f(st.overflow), "done": f(st.done), "max_iter": f(max_iter), "L0": L0,
+            "kappa": kappa, "pending": zero, "accept": zero, "beta": zero,
+        })  # fmt: skip
+        # no candidate yet: the first step decides nothing (its sums are placeholders)
+        sums = (jnp.zeros((plan.X.shape[0] // _fused.TN, B), dtype),) * 4
+        W, img = st.W[..., 0], st.img[..., 0]
 
         def one(_: int, carry: tuple) -> tuple:
-            # the last step's candidate and choice (accepted: 1 or 0, the kernel's operand)
-            st, (Wp, XWp, accepted, beta, bp) = carry
-            active = ~st.done & (st.n_iter < max_iter)
-            images = moved(st, accepted > 0.5, beta, None, (XWp + bp)[..., None])
-            Zy = images["imgy"][..., 0]
-            G = plan.s * (Zy - plan.y)  # f'(z) = z - y, weighted
-            W, Wy, Wn, *parts = _fused.grad_prox(plan.X, G, st.W[..., 0], st.Wy[..., 0], Wp, plan.center,
-                                                 plan.l1, plan.l2, accepted, beta, st.L,
-                                                 plan.positive)  # fmt: skip
-            shift = st.b[:, 0]
-            xw, d, aa, dd, rr = _fused.image(plan.X, Wn, parts, plan.s, plan.y, Zy, shift)
-            st = st._replace(W=W[..., None], Wy=Wy[..., None], **images)
-            # as _Design.forward_excess: b = shift + d, and the excess (sum_i s_i a_i**2 - d**2) / 2
-            bn = shift + d
-            excess = 0.5 * (aa - d * d)
-            st, accepted, beta = decide(st, active, bn[:, None], st.F, excess, (dd, None, rr), 0.0, True)
-            return st, (Wn, xw, accepted.astype(dtype), beta, bn)
+            W, Wy, Wp, img, imgy, XWp, lanes, sums = carry
+            W, Wy, Wn, lanes, parts = _fused.grad_prox(plan.X, img, imgy, XWp, plan.s, plan.y, W, Wy, Wp,
+                                                       plan.center, plan.l1, plan.l2, lanes, sums,
+                                                       plan.positive, _rule)  # fmt: skip
+            xw, img, imgy, sums = _fused.image(plan.X, Wn, parts, plan.s, plan.y, img, imgy, XWp, lanes)
+            return W, Wy, Wn, img, imgy, xw, lanes, sums
 
-        none = (st.W[..., 0], st.img[..., 0], jnp.zeros(B, dtype), jnp.zeros(B, dtype), jnp.zeros(B, dtype))
         unroll = cfg.unroll or (1 if jax.default_backend() == "cpu" else 2)
         # the first turn's steps before the loop: their operands then need no copies to seed its state
         # (compiled for an H100, 8 kernels fewer a check on wide's working sets)
         peel = min(unroll if isinstance(unroll, int) and unroll > 1 else 1, cfg.check_every)
-        carry = (st, none)
+        carry = (W, st.Wy[..., 0], W, img, st.imgy[..., 0], img, lanes, sums)
         for i in range(peel):
             carry = one(i, carry)
-        st, (Wp, XWp, accepted, beta, bp) = jax.lax.fori_loop(peel, cfg.check_every, one, carry, unroll=unroll)
-        return st._replace(**moved(st, accepted > 0.5, beta, Wp[..., None], (XWp + bp)[..., None]))
+        W, Wy, Wp, img, imgy, XWp, lanes, sums = jax.lax.fori_loop(peel, cfg.check_every, one, carry,
+                                                                   unroll=unroll)  # fmt: skip
+        rows = _fused.settle(_rule, lanes, sums)
+        accepted, beta = rows["accept"] > 0.5, rows["beta"]
+        Zn = XWp + rows["b"]
+        pick = lambda new, old: jnp.where(accepted, new, old)[..., None]  # noqa: E731
+        return st._replace(
+            W=pick(Wp, W), Wy=pick(Wp + beta * (Wp - W), Wy), img=pick(Zn, img),
+            imgy=pick(Zn + beta * (Zn - img), imgy), b=rows["b"][:, None], by=rows["by"][:, None],
+            t=rows["t"], L=rows["L"], n_iter=rows["n_iter"].astype(jnp.int32), overflow=rows["overflow"] > 0.5,
+        )  # fmt: skip
 
     img0, b0 = model.forward(W0, b0)
     B = W0.shape[1]

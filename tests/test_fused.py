@@ -24,8 +24,11 @@ def numpy_gap(X, y, coef, intercept, alpha):
     return primal - ((theta @ yc) / n - 0.5 * (theta @ theta) / n)
 
 
-def _reference(X, s, y, Zy, W, Wy, Wp, accepted, beta, c, l1, l2, L, shift, positive):
-    """The two kernels' outputs in NumPy (float64)."""
+def _reference(X, s, y, img, imgy, XWp, W, Wy, Wp, accepted, beta, b, c, l1, l2, L, positive):
+    """The two kernels' arrays and sums in NumPy (float64), after the decision ``accepted, beta, b, L``
+    on the last step's candidate ``Wp`` (image ``XWp + b``)."""
+    Zn = XWp + b
+    Zy = np.where(accepted, Zn + beta * (Zn - img), imgy)
     W1 = np.where(accepted, Wp, W)
     Wy1 = np.where(accepted, Wp + beta * (Wp - W), Wy)
     G = s * (Zy - y)
@@ -34,20 +37,23 @@ def _reference(X, s, y, Zy, W, Wy, Wp, accepted, beta, c, l1, l2, L, shift, posi
     a = np.maximum(v - step * l1, 0.0) if positive else np.sign(v) * np.maximum(np.abs(v) - step * l1, 0.0)
     wn = a / (1.0 + step * l2)
     xw = X @ wn - (c * wn).sum(0)
-    e = xw - (Zy - shift)
+    e = xw - (Zy - b)
     return {
-        "W": W1, "Wy": Wy1, "Wn": wn, "XW": xw, "dd": ((wn - Wy1) ** 2).sum(0),
-        "rr": ((Wy1 - wn) * (wn - W1)).sum(0), "d": (s * (y - xw - shift)).sum(0), "aa": (s * e * e).sum(0),
+        "W": W1, "Wy": Wy1, "Wn": wn, "XW": xw, "img": np.where(accepted, Zn, img), "imgy": Zy,
+        "dd": ((wn - Wy1) ** 2).sum(0), "rr": ((Wy1 - wn) * (wn - W1)).sum(0),
+        "d": (s * (y - xw - b)).sum(0), "aa": (s * e * e).sum(0),
     }  # fmt: skip
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("positive", [False, True])
 def test_kernels_match_numpy(dtype, positive):
-    """``grad_prox`` and ``image`` give the last step's picks of ``W`` and ``Wy`` (accepted lanes
-    take the candidate, extrapolated), the step's candidate, image and per-lane sums of the XLA step,
-    with the elastic net's two strengths per feature and lane, rows of zero weight, and the lanes in
-    two blocks of programs."""
+    """``grad_prox`` decides on the last step's candidate as XLA does (``_fused.settle``: accepted,
+    rejected, done, out of iterations and with no candidate pending, lanes alike), then gives with
+    ``image`` that decision's picks of ``W``, ``Wy`` and the images (accepted lanes take the
+    candidate, extrapolated), the step's candidate, image and per-lane sums of the XLA step, with the
+    elastic net's two strengths per feature and lane, rows of zero weight, and the lanes in two
+    blocks of programs."""
     assert _fused.TB == 32
     rng = np.random.default_rng(int(positive))
     n, k, B = 96, 256, 64
@@ -57,30 +63,57 @@ def test_kernels_match_numpy(dtype, positive):
     s[80:] = 0.0
     s /= s.sum(0)
     y = rng.standard_normal((n, 1))
-    Zy = rng.standard_normal((n, B))
+    img, imgy, XWp = (rng.standard_normal((n, B)) for _ in range(3))
     W, Wy, Wp = (rng.standard_normal((k, B)) for _ in range(3))
-    accepted, beta = rng.random(B) > 0.3, rng.random(B)
     c = np.repeat(s[:, :1].T @ X, B, axis=0).T
     l1, l2 = 0.05 * rng.random((k, B)), 0.05 * rng.random((k, B)) * (rng.random((1, B)) > 0.5)
     L = 5.0 + rng.random(B)
-    shift = rng.standard_normal(B)
-    ref = _reference(X, s, y, Zy, W, Wy, Wp, accepted, beta, c, l1, l2, L, shift, positive)
-    args = [jnp.asarray(a, dtype) for a in (X, s, y, Zy, W, Wy, Wp, c, l1, l2, beta, L, shift)]
+    rows = {
+        "b": rng.standard_normal(B), "by": rng.standard_normal(B), "t": 1.0 + 2.0 * rng.random(B), "L": L,
+        "n_iter": rng.integers(5, 12, B).astype(float), "overflow": (rng.random(B) < 0.2).astype(float),
+        "done": (rng.random(B) < 0.15).astype(float), "max_iter": np.full(B, 10.0), "L0": 0.5 * L,
+        "kappa": np.ones(B), "pending": (rng.random(B) < 0.9).astype(float), "accept": np.zeros(B),
+        "beta": np.zeros(B),
+    }  # fmt: skip
+    nt = n // _fused.TN
+    d = 0.1 * rng.standard_normal((nt, B))
+    dd = np.repeat(rng.random((1, B)), nt, axis=0)
+    # the excess (aa - d**2) / 2 on either side of L dd / 2
+    aa = (d.sum(0) ** 2 + L * dd[0] * (0.2 + 1.6 * rng.random(B))) / nt + 0.0 * d
+    rr = np.repeat(rng.standard_normal((1, B)), nt, axis=0)
+    sums = [jnp.asarray(a, dtype) for a in (d, aa, dd, rr)]
+    lanes = _fused.pack({name: jnp.asarray(v, dtype) for name, v in rows.items()})
+    want = {name: np.asarray(v, np.float64) for name, v in _fused.settle(S._rule, lanes, sums).items()}
+    accepted = want["accept"] > 0.5
+    active = (rows["pending"] > 0) & (rows["done"] == 0) & (rows["n_iter"] < 10)
+    assert 0 < accepted.sum() < active.sum() < B  # some of each
+    ref = _reference(X, s, y, img, imgy, XWp, W, Wy, Wp, accepted, want["beta"], want["b"], c, l1, l2,
+                     want["L"], positive)  # fmt: skip
+    args = [jnp.asarray(a, dtype) for a in (X, s, y, img, imgy, XWp, W, Wy, Wp, c, l1, l2)]
 
     @jax.jit
-    def run(X, s, y, Zy, W, Wy, Wp, c, l1, l2, beta, L, shift):
-        G = s * (Zy - y)
-        acc = jnp.asarray(accepted)
-        W1, Wy1, Wn, *parts = _fused.grad_prox(X, G, W, Wy, Wp, c, l1, l2, acc, beta, L, positive)
-        return (W1, Wy1, Wn, *_fused.image(X, Wn, parts, s, y, Zy, shift))
+    def run(X, s, y, img, imgy, XWp, W, Wy, Wp, c, l1, l2, lanes, sums):
+        W1, Wy1, Wn, lanes, parts = _fused.grad_prox(X, img, imgy, XWp, s, y, W, Wy, Wp, c, l1, l2, lanes,
+                                                     sums, positive, S._rule)  # fmt: skip
+        xw, img1, imgy1, (d, aa, dd, rr) = _fused.image(X, Wn, parts, s, y, img, imgy, XWp, lanes)
+        arrays = {"W": W1, "Wy": Wy1, "Wn": Wn, "XW": xw, "img": img1, "imgy": imgy1, "d": jnp.sum(d, 0),
+                  "aa": jnp.sum(aa, 0), "dd": dd[0], "rr": rr[0]}  # fmt: skip
+        return arrays, _fused.unpack(lanes)
 
-    got = dict(zip(("W", "Wy", "Wn", "XW", "d", "aa", "dd", "rr"), run(*args), strict=True))
+    got, decided = run(*args, lanes, sums)
+    assert float(jnp.min(decided["pending"])) == 1.0  # the kernel's candidate awaits the next decision
+    np.testing.assert_array_equal(decided["accept"], want["accept"])  # and the rest up to rounding
+    eps = float(jnp.finfo(dtype).eps)
+    for name in _fused.ROWS:
+        if name != "pending":
+            np.testing.assert_allclose(np.asarray(decided[name], np.float64), want[name], rtol=8 * eps,
+                                       err_msg=name)  # fmt: skip
     rtol = 1e-12 if dtype == np.float64 else 2e-4
     for name, val in got.items():
         assert val.dtype == dtype
-        want = ref[name]
-        atol = rtol * np.abs(want).max()
-        np.testing.assert_allclose(np.asarray(val, np.float64), want, rtol=rtol, atol=atol, err_msg=name)
+        want_a = ref[name]
+        atol = rtol * np.abs(want_a).max()
+        np.testing.assert_allclose(np.asarray(val, np.float64), want_a, rtol=rtol, atol=atol, err_msg=name)
     if positive:
         assert float(jnp.min(got["Wn"])) >= 0.0
 
