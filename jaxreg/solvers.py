@@ -841,8 +841,10 @@ def _fista(
             done=st.done | stop,
             crit=jnp.where(st.done, st.crit, crit),
             status=jnp.where(stop, status, st.status),
-            W_check=st.W,
-            b_check=st.b,
+            # where a lane was done the iterate is no longer compared: a pick, not a copy of W (on
+            # accelerators XLA fuses it with the check's reductions; a copy was a kernel a check)
+            W_check=jnp.where(st.done[None, :, None], st.W_check, st.W),
+            b_check=jnp.where(st.done[:, None], st.b_check, st.b),
             flat=flat,
             overflow=jnp.zeros_like(st.overflow),
         )
