@@ -18,7 +18,8 @@ candidate of a round of steps (:func:`settle`).
 Opt-in (``jaxreg.solvers.FUSED``), until a GPU has timed it against XLA's step.  Triton works on
 power-of-two tiles: the samples are padded with rows of zero weight to a multiple of :data:`TN`
 and the lanes to a power of two (at least 16) with copies of the first lane that are done from
-the start, once per solve (:func:`jaxreg.solvers.fista`).  On a CPU the kernels run in Pallas' interpreter (tests).
+the start, once per solve (:func:`jaxreg.solvers.fista`).  On a CPU the kernels run in Pallas'
+interpreter (tests).
 """
 
 from __future__ import annotations
@@ -114,7 +115,8 @@ def _dot(a: jax.Array, b: jax.Array) -> jax.Array:
 #: lane's intercept, extrapolated intercept, momentum ``t``, ``L``, iterations, whether a step
 #: overflowed since the last check, whether the lane is done, its ``max_iter``, ``L0`` and ``kappa``;
 #: whether a candidate awaits its decision, and the last decision (accepted: 1 or 0, extrapolation)
-ROWS = ("b", "by", "t", "L", "n_iter", "overflow", "done", "max_iter", "L0", "kappa", "pending", "accept", "beta")
+ROWS = ("b", "by", "t", "L", "n_iter", "overflow", "done", "max_iter", "L0", "kappa", "pending", "accept",
+        "beta")  # fmt: skip
 #: rows of the lanes' block (a power of two for Triton; the last ones unused)
 LANE_ROWS = 16
 
@@ -145,7 +147,8 @@ def decide(rule: Callable, lanes: dict[str, jax.Array], d: jax.Array, aa: jax.Ar
     excess = 0.5 * (aa - d * d)
     finite = jnp.isfinite(excess) & jnp.isfinite(dd)
     restart_dot = rr + lanes["kappa"] * (by - bn) * (bn - b)
-    accept, beta, t, L = rule(lanes["L"], lanes["t"], lanes["L0"], active, finite, excess, dd, 0.0, restart_dot)
+    accept, beta, t, L = rule(lanes["L"], lanes["t"], lanes["L0"], active, finite, excess, dd, 0.0,
+                              restart_dot)  # fmt: skip
     one = jnp.ones_like(b)
     return dict(
         lanes,

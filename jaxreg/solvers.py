@@ -986,7 +986,8 @@ def _fista(
         return st._replace(
             W=pick(Wp, W), Wy=pick(Wp + beta * (Wp - W), Wy), img=pick(Zn, img),
             imgy=pick(Zn + beta * (Zn - img), imgy), b=rows["b"][:, None], by=rows["by"][:, None],
-            t=rows["t"], L=rows["L"], n_iter=rows["n_iter"].astype(jnp.int32), overflow=rows["overflow"] > 0.5,
+            t=rows["t"], L=rows["L"], n_iter=rows["n_iter"].astype(jnp.int32),
+            overflow=rows["overflow"] > 0.5,
         )  # fmt: skip
 
     img0, b0 = model.forward(W0, b0)
