@@ -272,3 +272,30 @@ def test_fused_steps_only_where_the_kernels_run(monkeypatch):
     assert not S._fusable(S._Design(X, y, s, jr.LogisticLoss(), "grad"), pen, W0, "grad")
     assert not S._fusable(model, pen, W0[:, :1], "closed")  # one lane: a matrix-vector product
     assert not S._fusable(model, pen, W0[:100], "closed")  # features the tiles do not divide
+
+
+def test_fused_steps_stop_overflowing_lanes_as_xla_steps_do(monkeypatch):
+    """Features near 1e150 overflow every step: with the kernels, as with XLA's steps, the lanes stop
+    NONFINITE after the same iterations with finite coefficients (the rejected candidates' non-finite
+    values never picked); on the data as given both converge in the same iterations."""
+    monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
+    monkeypatch.setattr(_fused, "INTERPRET", True)
+    calls = []
+    grad_prox = _fused.grad_prox
+    monkeypatch.setattr(_fused, "grad_prox", lambda *a: calls.append(1) or grad_prox(*a))
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((60, 256))
+    y = X[:, :3] @ np.ones(3) + rng.standard_normal(60)
+    pen = jr.L1(jnp.asarray([0.1, 1e-3]))
+    out = {}
+    for fused in (False, True):
+        monkeypatch.setattr(S, "FUSED", fused)
+        out[fused] = [jr.solve(scale * X, y, jr.SquaredLoss(), pen, tol=1e-8) for scale in (1.0, 1e150)]
+    assert calls  # the kernels took the fused solves
+    (fine, over), (fine_x, over_x) = out[True], out[False]
+    np.testing.assert_array_equal(fine.status, jr.Status.CONVERGED)
+    np.testing.assert_array_equal(fine.n_iter, fine_x.n_iter)
+    np.testing.assert_array_equal(over.status, jr.Status.NONFINITE)
+    np.testing.assert_array_equal(over.n_iter, over_x.n_iter)
+    assert not np.any(np.asarray(over.converged))
+    assert np.all(np.isfinite(np.asarray(over.coef))) and np.all(np.isfinite(np.asarray(over.intercept)))
