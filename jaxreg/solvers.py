@@ -980,15 +980,13 @@ def _fista(
         W, Wy, Wp, img, imgy, XWp, lanes, sums = jax.lax.fori_loop(peel, cfg.check_every, one, carry,
                                                                    unroll=unroll)  # fmt: skip
         rows = _fused.settle(_rule, lanes, sums)
-        accepted, beta = rows["accept"] > 0.5, rows["beta"]
-        Zn = XWp + rows["b"]
-        pick = lambda new, old: jnp.where(accepted, new, old)[..., None]  # noqa: E731
-        return st._replace(
-            W=pick(Wp, W), Wy=pick(Wp + beta * (Wp - W), Wy), img=pick(Zn, img),
-            imgy=pick(Zn + beta * (Zn - img), imgy), b=rows["b"][:, None], by=rows["by"][:, None],
-            t=rows["t"], L=rows["L"], n_iter=rows["n_iter"].astype(jnp.int32),
-            overflow=rows["overflow"] > 0.5,
+        st = st._replace(
+            W=W[..., None], Wy=Wy[..., None], img=img[..., None], imgy=imgy[..., None],
+            b=rows["b"][:, None], by=rows["by"][:, None], t=rows["t"], L=rows["L"],
+            n_iter=rows["n_iter"].astype(jnp.int32), overflow=rows["overflow"] > 0.5,
         )  # fmt: skip
+        Zn = XWp + rows["b"]
+        return st._replace(**moved(st, rows["accept"] > 0.5, rows["beta"], Wp[..., None], Zn[..., None]))
 
     img0, b0 = model.forward(W0, b0)
     B = W0.shape[1]
