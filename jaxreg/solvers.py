@@ -1320,6 +1320,10 @@ def run(
             return jnp.where(jnp.expand_dims(keep, tuple(i for i in range(a.ndim) if i != axis)), out, 0.0)
 
         k = k + pad
+        # the samples of a design on an accelerator: zero rows of zero weight up to a multiple of
+        # _ALIGN_SAMPLES, once per solve (XLA:GPU's products would pad X and G at every step)
+        n_pad = -(-n // _ALIGN_SAMPLES) * _ALIGN_SAMPLES - n if jax.default_backend() != "cpu" else 0
+        samples = lambda a: jnp.pad(a, [(0, n_pad)] + [(0, 0)] * (a.ndim - 1)) if n_pad else a  # noqa: E731
         budget = max_iter - n_iter
         if low:  # float32 that has not converged by then hands over to float64
             budget = jnp.minimum(budget, _MIXED_MAX_INNER)
@@ -1343,17 +1347,18 @@ def run(
             Xk, c = X_low if idx is None else (X_low[0][:, idx], X_low[1][idx])
             center = jnp.broadcast_to(c[:, None], (k, B))
             y_off = y_mean
-            model = _Design(Xk, cast(y - y_off), cast(s), cast(loss), mode)
-            L0 = 1.05 * curved(lambda w: lipschitz(Xk, cast(w), mode, n_power), cast(curv))
+            Xk = samples(Xk)
+            model = _Design(Xk, cast(samples(y - y_off)), cast(samples(s)), cast(loss), mode)
+            L0 = 1.05 * curved(lambda w: lipschitz(Xk, cast(samples(w)), mode, n_power), cast(curv))
         else:  # float64, implicitly centered where the intercept is a free variable
-            Xk = X if idx is None else rows(X, 1)
+            Xk = samples(X if idx is None else rows(X, 1))
             mk = None if means is None else (means if idx is None else rows(means))
             center = jnp.zeros((k, B), dtype) if mk is None else jnp.repeat(mk, blk, axis=1)
             y_off = y_mean
-            model = _Design(Xk, y - y_off, s, loss, mode, None if mk is None else center)
+            model = _Design(Xk, samples(y - y_off), samples(s), loss, mode, None if mk is None else center)
             # the centers per group for squared loss (weights per group), else per lane
             mc = None if mk is None else (mk if quadratic else center)
-            L0 = 1.05 * curved(lambda w: lipschitz(Xk, w, mode, n_power, center=mc), curv)
+            L0 = 1.05 * curved(lambda w: lipschitz(Xk, samples(w), mode, n_power, center=mc), curv)
         L0 = jnp.maximum(L0, jnp.finfo(wdt).tiny)
         # the intercept's own curvature: sum_i s_i f''_i (the weights sum to one)
         b_curv = curv if quadratic else jnp.sum(s * curv, axis=0)
@@ -1565,6 +1570,15 @@ _MIXED_MAX_INNER = 2000
 #: lanes, two steps) launched 31 kernels with ``p = 5000``, among them a copy of ``X`` padded to 5024
 #: columns, and 28 with 5024 or 5120 (``benchmarks/README.md``).
 _ALIGN = 128
+
+#: On accelerators the working-set solves on a design pad its samples with zero rows of zero weight
+#: to a multiple of this.  XLA:GPU's products split the contracted samples (``X.T @ G``) into
+#: ``split_k`` pieces and, where they do not divide, pad ``X`` and ``G`` inside the loop: compiled for
+#: an H100, wide's (500 samples) steps on 256 and 512 features launched 20 kernels a turn, three of
+#: them pads (``X`` to 512 or 504 rows, ``G`` twice), and L1-logistic's (2000) on 64 and 256 features
+#: 27 and 25; padded to 512 and 2016 rows, 18, 18, 24 and 22.  2048 rows (128) took one kernel more a
+#: turn on L1-logistic's largest working set (XLA fused its elementwise work differently).
+_ALIGN_SAMPLES = 32
 
 
 def _aligned(p: int, penalty: Penalty) -> int:

@@ -1281,6 +1281,55 @@ def test_all_features_padded_to_an_aligned_width_on_accelerators(monkeypatch):
         np.testing.assert_allclose(padded.coef, plain.coef, atol=1e-3 * scale)
 
 
+def test_samples_padded_to_an_aligned_count_on_accelerators(monkeypatch):
+    """On accelerators a working-set solve on a design runs on its samples padded with zero rows of
+    zero weight up to a multiple of ``_ALIGN_SAMPLES`` (so that XLA:GPU's products need not pad ``X``
+    and the gradient's weights at every step): the fits are those without the padding, for each loss,
+    with and without an intercept, with sample weights, with working sets and on all features."""
+    from jaxreg import solvers as S
+
+    monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
+    align0 = S._ALIGN_SAMPLES
+    n, p = 50, 120
+    assert n % align0  # padded below
+    rows = set()
+    fista = S.fista
+
+    def spy(model, *args, **kwargs):
+        rows.add(model.X.shape[0] if isinstance(model, S._Design) else None)  # at trace time
+        return fista(model, *args, **kwargs)
+
+    monkeypatch.setattr(S, "fista", spy)
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((n, p)) + 0.5
+    z = X[:, 0] - 2 * X[:, 3] + 0.5 * X[:, 7]
+    noise = rng.standard_normal(n)
+    w = rng.uniform(0.5, 2.0, n)
+    cases = [
+        (z + noise, jr.SquaredLoss(), {}),
+        (z + noise, jr.SquaredLoss(), {"fit_intercept": False, "sample_weight": w}),
+        ((z + noise > 0).astype(float), jr.LogisticLoss(), {"sample_weight": w}),
+        (rng.poisson(np.exp(0.3 * z / z.std())).astype(float), jr.PoissonLoss(), {}),
+        (np.digitize(z + noise, [-1.0, 1.0]).astype(float), jr.MultinomialLoss(3), {}),
+        (z + noise, jr.HuberLoss(), {"fit_intercept": False}),
+    ]
+    fits = {}
+    for align in (align0, 1):
+        monkeypatch.setattr(S, "_ALIGN_SAMPLES", align)
+        jax.clear_caches()  # read when the solver is traced
+        fits[align] = [jr.path(X, y, loss, alphas=5, eps=1e-2, tol=1e-8, **kw) for y, loss, kw in cases]
+        ridge = jr.ElasticNet(alpha=np.array([0.1, 0.01]), l1_ratio=0.0)  # all features, no working sets
+        fits[align].append(jr.solve(X, z + noise, jr.SquaredLoss(), ridge, tol=1e-10))
+    jax.clear_caches()
+    assert -(-n // align0) * align0 in rows and n in rows, rows  # solves on the padding, and without
+    for padded, plain in zip(fits[align0], fits[1], strict=True):
+        assert bool(np.all(np.asarray(padded.converged))) and bool(np.all(np.asarray(plain.converged)))
+        assert np.asarray(padded.coef).shape == np.asarray(plain.coef).shape
+        scale = float(np.abs(np.asarray(plain.coef)).max())
+        np.testing.assert_allclose(padded.coef, plain.coef, atol=1e-3 * scale)
+        np.testing.assert_allclose(padded.intercept, plain.intercept, atol=1e-3 * max(scale, 1.0))
+
+
 def test_squared_loss_step_excess_is_the_quadratic_remainder():
     """A squared-loss step on the design is accepted on ``F(x+) - F(y) - <grad F(y), x+ - y>``
     computed from the images (``_Design.step_excess``; on accelerators with the intercept from the
