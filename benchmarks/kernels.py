@@ -23,8 +23,8 @@ not needed by anything else here, and on a machine without a GPU only its compil
 ``--path`` also estimates the kernels of one call of the path: each loop's kernels times its
 iterations in a run of the same path on this CPU with the accelerators' loops, by part (the call's
 own, the rounds', the working-set iterations', the FISTA solves' fixed work, their steps and their
-checks; wide: about 6530; at 7915583 about 8650, and the H200's trace counted 8335 events).
-``--fused`` compiles with ``jaxreg.solvers.FUSED`` (wide: about 3270).  ``--check-every`` sets
+checks; wide: about 6260; at 7915583 about 8650, and the H200's trace counted 8335 events).
+``--fused`` compiles with ``jaxreg.solvers.FUSED`` (wide: about 3280).  ``--check-every`` sets
 ``jr.path``'s.
 """
 
