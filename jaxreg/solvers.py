@@ -666,6 +666,12 @@ def _fusable(model: Any, penalty: Penalty, W0: Array, mode: str) -> bool:
     return _stackable(model, penalty, W0, mode) and _fused.fits(W0.shape[0]) and _fused.available()
 
 
+def _pad_rows(a: Array, n: int) -> Array:
+    """``a`` with zero rows appended along its first axis up to ``n`` rows (as is, if it has them)."""
+    extra = n - a.shape[0]
+    return jnp.pad(a, [(0, extra)] + [(0, 0)] * (a.ndim - 1)) if extra else a
+
+
 def _pad_lanes(a: Any, B: int, axis: int) -> Any:
     """``a`` with copies of its first lane appended along ``axis`` up to ``B`` lanes."""
     a = jnp.asarray(a)
@@ -731,7 +737,7 @@ def fista(
         return _fista(model, penalty, W0, b0, L0, tol_abs, max_iter, radius, cfg, has_dual, kappa, plan)
     n = model.X.shape[0]
     n_p, B_p = _fused.rows_padded(n), _fused.lanes_padded(B)
-    rows = lambda a: jnp.pad(a, [(0, n_p - n)] + [(0, 0)] * (a.ndim - 1))  # noqa: E731
+    rows = functools.partial(_pad_rows, n=n_p)
     lanes = functools.partial(_pad_lanes, B=B_p)
     center = jnp.zeros((k, B), W0.dtype) if model.center is None else model.center  # the same steps
     model = _Design(rows(model.X), rows(model.y), rows(lanes(model.s, axis=1)), model.loss, model.mode,
@@ -1323,7 +1329,7 @@ def run(
         # the samples of a design on an accelerator: zero rows of zero weight up to a multiple of
         # _ALIGN_SAMPLES, once per solve (XLA:GPU's products would pad X and G at every step)
         n_pad = -(-n // _ALIGN_SAMPLES) * _ALIGN_SAMPLES - n if jax.default_backend() != "cpu" else 0
-        samples = lambda a: jnp.pad(a, [(0, n_pad)] + [(0, 0)] * (a.ndim - 1)) if n_pad else a  # noqa: E731
+        samples = functools.partial(_pad_rows, n=n + n_pad)
         budget = max_iter - n_iter
         if low:  # float32 that has not converged by then hands over to float64
             budget = jnp.minimum(budget, _MIXED_MAX_INNER)
@@ -1571,8 +1577,8 @@ _MIXED_MAX_INNER = 2000
 #: columns, and 28 with 5024 or 5120 (``benchmarks/README.md``).
 _ALIGN = 128
 
-#: On accelerators the working-set solves on a design pad its samples with zero rows of zero weight
-#: to a multiple of this.  XLA:GPU's products split the contracted samples (``X.T @ G``) into
+#: On accelerators the working-set solves on a design pad their samples with zero rows of zero
+#: weight to a multiple of this.  XLA:GPU's products split the contracted samples (``X.T @ G``) into
 #: ``split_k`` pieces and, where they do not divide, pad ``X`` and ``G`` inside the loop: compiled for
 #: an H100, wide's (500 samples) steps on 256 and 512 features launched 20 kernels a turn, three of
 #: them pads (``X`` to 512 or 504 rows, ``G`` twice), and L1-logistic's (2000) on 64 and 256 features
